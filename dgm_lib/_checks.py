@@ -1,0 +1,109 @@
+"""Input checks with messages that name the function, the argument and the expected shape.
+
+Shapes and dtypes are static under `jax.jit`, so these checks run once, at trace time, and
+cost nothing per call. Every public function of dgm_lib validates its array arguments here.
+
+A shape spec is a tuple whose entries are an int (that exact size), a string (any size; the
+string names the axis in the message, e.g. ``"batch"``), or ``...`` (any number of leading
+axes, allowed only first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import jax.numpy as jnp
+import numpy as np
+
+Kind = Literal["float", "int", "bool", "number", "any"]
+ShapeSpec = Sequence[Any]
+
+_KIND_TEST = {
+    "float": lambda d: jnp.issubdtype(d, jnp.floating),
+    "int": lambda d: jnp.issubdtype(d, jnp.integer),
+    "bool": lambda d: jnp.issubdtype(d, jnp.bool_),
+    "number": lambda d: jnp.issubdtype(d, jnp.number) or jnp.issubdtype(d, jnp.bool_),
+    "any": lambda d: True,
+}
+_KIND_WORDS = {
+    "float": "a floating-point array",
+    "int": "an integer array",
+    "bool": "a boolean array",
+    "number": "a numeric array",
+    "any": "an array",
+}
+
+
+def format_shape(spec: ShapeSpec) -> str:
+    """Render a shape spec as the reader would write it: ``(..., batch, 784)``."""
+    parts = ["..." if s is Ellipsis else str(s) for s in spec]
+    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+
+def _matches(shape: tuple[int, ...], spec: ShapeSpec) -> bool:
+    spec = tuple(spec)
+    if spec and spec[0] is Ellipsis:
+        tail = spec[1:]
+        if len(shape) < len(tail):
+            return False
+        shape = shape[len(shape) - len(tail) :]
+        spec = tail
+    if len(shape) != len(spec):
+        return False
+    return all(isinstance(s, str) or s == n for n, s in zip(shape, spec, strict=True))
+
+
+def check_array(
+    where: str,
+    name: str,
+    x: Any,
+    *,
+    shape: ShapeSpec | None = None,
+    kind: Kind = "float",
+) -> jnp.ndarray:
+    """Return ``x`` as a JAX array after checking its dtype kind and shape.
+
+    Raises ``TypeError`` for a wrong dtype and ``ValueError`` for a wrong shape; both messages
+    name ``where`` (the public function), the argument ``name`` and what was expected.
+    """
+    if not hasattr(x, "dtype"):
+        try:
+            x = np.asarray(x)
+        except Exception as err:  # a ragged list, a string, ...
+            raise TypeError(
+                f"{where}: argument '{name}' must be {_KIND_WORDS[kind]}; "
+                f"got {type(x).__name__} that cannot be converted ({err})"
+            ) from None
+        if kind == "float" and np.issubdtype(x.dtype, np.integer):
+            x = x.astype(np.float32)
+    if not _KIND_TEST[kind](x.dtype):
+        raise TypeError(
+            f"{where}: argument '{name}' must be {_KIND_WORDS[kind]}; got dtype {x.dtype}"
+            + (". Convert it with x.astype(jnp.float32)." if kind == "float" else ".")
+        )
+    if shape is not None and not _matches(tuple(x.shape), shape):
+        raise ValueError(
+            f"{where}: argument '{name}' must have shape {format_shape(shape)}; "
+            f"got shape {tuple(x.shape)}"
+        )
+    return jnp.asarray(x)
+
+
+def check_broadcastable(where: str, **arrays: Any) -> tuple[int, ...]:
+    """Check that the named arrays broadcast together; return the broadcast shape."""
+    shapes = {k: tuple(np.shape(v)) for k, v in arrays.items()}
+    try:
+        return tuple(np.broadcast_shapes(*shapes.values()))
+    except ValueError:
+        listed = ", ".join(f"'{k}' {s}" for k, s in shapes.items())
+        raise ValueError(
+            f"{where}: arguments must have shapes that broadcast together; got {listed}"
+        ) from None
+
+
+def check_positive_int(where: str, name: str, value: Any) -> int:
+    """Check that a size argument is a positive Python int (not a traced value)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{where}: argument '{name}' must be a positive int; got {value!r}")
+    return int(value)

@@ -1,0 +1,46 @@
+"""Experiment budgets: ``smoke`` (tests), ``cpu`` (the default build), ``gpu`` (paper scale).
+
+Every chapter reads its budget through :func:`budget` and sizes its experiments with
+:func:`pick`, so one environment variable, ``DGM_BUDGET``, scales the whole book.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal, TypeVar
+
+import jax
+
+Budget = Literal["smoke", "cpu", "gpu"]
+BUDGETS: tuple[Budget, ...] = ("smoke", "cpu", "gpu")
+T = TypeVar("T")
+
+
+def accelerators() -> list[str]:
+    """Names of the non-CPU devices JAX sees (empty on a CPU-only machine)."""
+    return [f"{d.platform}:{d.id} ({d.device_kind})" for d in jax.devices() if d.platform != "cpu"]
+
+
+def budget_and_reason() -> tuple[Budget, str]:
+    """The budget in force and why: ``DGM_BUDGET`` if set, else ``gpu`` iff JAX sees one."""
+    raw = os.environ.get("DGM_BUDGET", "").strip().lower()
+    if raw in BUDGETS:
+        return raw, f"DGM_BUDGET={raw}"  # type: ignore[return-value]
+    if raw not in ("", "auto"):
+        raise ValueError(
+            f"DGM_BUDGET={raw!r} is not a budget; set it to one of {', '.join(BUDGETS)} "
+            "or 'auto' (or leave it unset to pick gpu when JAX sees an accelerator, else cpu)"
+        )
+    if accelerators():
+        return "gpu", "DGM_BUDGET unset and JAX sees an accelerator"
+    return "cpu", "DGM_BUDGET unset and JAX sees no accelerator"
+
+
+def budget() -> Budget:
+    """The experiment budget in force: ``smoke``, ``cpu`` or ``gpu``."""
+    return budget_and_reason()[0]
+
+
+def pick(*, smoke: T, cpu: T, gpu: T) -> T:
+    """The value for the budget in force: ``steps = pick(smoke=50, cpu=5_000, gpu=100_000)``."""
+    return {"smoke": smoke, "cpu": cpu, "gpu": gpu}[budget()]

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Set up what the book needs, idempotently: a virtual environment in .venv with the exact pins
+# of requirements.txt and dgm_lib installed editable; Debian's dataset-fashion-mnist where apt
+# can install it. Sourced by build.sh and test.sh, so neither needs a step beforehand.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$root/.venv"
+python="${PYTHON:-python3}"
+
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+  echo "setup: $python is missing or older than Python 3.10; install Python 3.10+ or set PYTHON=/path/to/python3" >&2
+  exit 1
+fi
+
+stamp="$venv/.requirements.sha256"
+want="$(cat "$root/requirements.txt" "$root/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup: creating $venv with the pinned requirements (a few minutes the first time)"
+  rm -rf "$venv"
+  "$python" -m venv "$venv"
+  log="$(mktemp)"
+  if ! { "$venv/bin/python" -m pip install -q -r "$root/requirements.txt" \
+         && "$venv/bin/python" -m pip install -q --no-deps -e "$root"; } >"$log" 2>&1; then
+    grep -v '^WARNING: Location' "$log" >&2
+    echo "setup: pip could not install the pinned requirements (log above)" >&2
+    rm -f "$log"
+    exit 1
+  fi
+  rm -f "$log"
+  echo "$want" > "$stamp"
+fi
+
+# Grayscale images offline: Debian's Fashion-MNIST (IDX files in /usr/share/datasets).
+if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null 2>&1; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="$(command -v sudo || true)"
+  if [ "$(id -u)" -eq 0 ] || [ -n "$sudo" ]; then
+    echo "setup: installing Debian's dataset-fashion-mnist"
+    { $sudo apt-get update -qq && $sudo apt-get install -y -qq dataset-fashion-mnist; } >/dev/null 2>&1 \
+      || echo "setup: could not install dataset-fashion-mnist; the book falls back to other data"
+  fi
+fi
+
+# The fixed binarized MNIST: a verified copy sits in ../shared/data in this project's CI.
+if [ -z "${DGM_DATA_DIR:-}" ] && [ -f "$root/../shared/data/binarized_mnist.npz" ]; then
+  DGM_DATA_DIR="$(cd "$root/../shared/data" && pwd)"
+  export DGM_DATA_DIR
+fi
+export PATH="$venv/bin:$PATH"

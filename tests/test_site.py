@@ -1,0 +1,70 @@
+"""The whole site builds with warnings as errors, every chapter executed at the smoke budget.
+
+One build (minutes) serves all the checks in this file: the build script's exit status, the
+figures on each chapter page, the generated notebooks and the execution-status page.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from book_notebooks import chapter_sources
+from conftest import ROOT
+
+CHAPTERS = chapter_sources(ROOT)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("book")
+    env = {**os.environ, "DGM_BUDGET": "smoke"}
+    run = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "build.sh"), str(out)],
+        env=env, capture_output=True, text=True, timeout=1500,
+    )
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, "book build failed (warnings are errors):\n" + log[-6000:]
+    return out / "_build" / "html"
+
+
+def test_site_builds_with_every_page(site: Path) -> None:
+    for page in ["index", "chapters/glossary", "chapters/references", "chapters/execution"]:
+        assert (site / f"{page}.html").is_file(), page
+    for source in CHAPTERS:
+        assert (site / "chapters" / f"{source.stem}.html").is_file(), source.stem
+
+
+@pytest.mark.parametrize("source", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_chapter_page_has_its_figures(site: Path, source: Path) -> None:
+    html = (site / "chapters" / f"{source.stem}.html").read_text(encoding="utf-8")
+    images = re.findall(r'<img[^>]+src="([^"]+\.png)"', html)
+    assert images, f"{source.stem}: no figure on the page"
+    for src in images:
+        assert (site / "chapters" / src).resolve().is_file(), f"{source.stem}: missing {src}"
+    assert "Traceback" not in html, f"{source.stem}: a cell printed a traceback"
+
+
+@pytest.mark.parametrize("source", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_chapter_links_a_clean_notebook(site: Path, source: Path) -> None:
+    html = (site / "chapters" / f"{source.stem}.html").read_text(encoding="utf-8")
+    link = re.search(rf'href="(\.\./_downloads/[^"]+/{source.stem}\.ipynb)"', html)
+    assert link, f"{source.stem}: no link to its .ipynb"
+    nb = json.loads((site / "chapters" / link.group(1)).resolve().read_text(encoding="utf-8"))
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert "pip" in "".join(code[0]["source"]), "the first cell must install dgm_lib"
+    assert all(c["outputs"] == [] and c["execution_count"] is None for c in code)
+    assert "jupytext" not in nb["metadata"]
+
+
+def test_execution_status_names_budget_and_devices(site: Path) -> None:
+    html = (site / "chapters" / "execution.html").read_text(encoding="utf-8")
+    for source in CHAPTERS:
+        assert source.stem in html
+    pasted = re.findall(r'class="pasted-text">([^<]*)<', html)
+    assert "smoke" in pasted, "the status page must show the budget each chapter ran with"
+    assert any(p.startswith("cpu:") for p in pasted), "the status page must show the devices"
