@@ -4,7 +4,8 @@ Colab and the download button only work with ``.ipynb``, while the chapters are 
 notebooks (readable diffs). At ``builder-inited`` this writes ``_generated/notebooks/<name>.ipynb``
 for every chapter with a jupytext header: outputs stripped (the source has none), an install
 cell first (so the notebook runs in Colab or a bare Jupyter), jupytext metadata removed. At
-``source-read`` it adds a box under the chapter's title that links the notebook.
+``source-read`` it adds a box under the chapter's title that links the notebook, and fills the
+table of budgets and devices on the execution-status page (``{chapter-run-table}`` there).
 """
 
 from __future__ import annotations
@@ -95,7 +96,26 @@ def add_link(app: Sphinx, docname: str, content: list[str]) -> None:
         content[0] = TITLE.sub(lambda m: m.group(0) + box, content[0], count=1)
 
 
+def run_table(chapters: list[Path]) -> str:
+    """Markdown rows pasting each chapter's glued ``run_budget`` and ``run_devices``."""
+    rows = ["| chapter | budget | devices |", "|---|---|---|"]
+    for source in chapters:
+        ref = f"{source.name}::"
+        rows.append(
+            f"| {{doc}}`{source.stem}` | {{glue:text}}`{ref}run_budget:s` "
+            f"| {{glue:text}}`{ref}run_devices:s` |"
+        )
+    return "\n".join(rows)
+
+
+def fill_status(app: Sphinx, docname: str, content: list[str]) -> None:
+    if docname == "chapters/execution":
+        table = run_table(chapter_sources(Path(app.srcdir)))
+        content[0] = content[0].replace("{chapter-run-table}", table)
+
+
 def setup(app: Sphinx) -> dict[str, object]:
     app.connect("builder-inited", generate)
     app.connect("source-read", add_link)
+    app.connect("source-read", fill_status)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
