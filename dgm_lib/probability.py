@@ -1,0 +1,900 @@
+"""The probability core: log-densities, samplers and Monte Carlo estimators with error bars.
+
+Conventions used throughout the book:
+
+- every log-density or log-mass is in **nats** (natural logarithms);
+- distributions are parametrised by **logits** (``p = sigmoid(logits)``, or ``softmax``) and
+  **log-variances** / **log-rates**, never by probabilities or variances that can underflow;
+- element-wise functions broadcast their arguments like NumPy;
+- randomness only through an explicit ``jax.random.key``, always the first argument;
+- inputs are checked once, at trace time, by :mod:`dgm_lib._checks`, and the arithmetic runs in
+  a jitted private function, so every public function can also be called inside ``jax.jit``.
+
+Estimators return an :class:`Estimate` (mean, standard error, number of samples), so a chapter
+can print an error bar beside every Monte Carlo number it shows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import betaln, gammaln, xlog1py, xlogy
+
+from ._checks import check_array, check_broadcastable, check_positive_int
+
+Array = jax.Array
+_LOG_2PI = math.log(2.0 * math.pi)
+
+__all__ = [
+    "Estimate",
+    "effective_sample_size",
+    "estimate_from_samples",
+    "importance_sampling",
+    "kl_diag_normal",
+    "log_bernoulli",
+    "log_beta",
+    "log_binomial",
+    "log_categorical",
+    "log_diag_normal",
+    "log_exponential",
+    "log_geometric",
+    "log_importance_estimate",
+    "log_mean_exp",
+    "log_mixture_of_gaussians",
+    "log_normal",
+    "log_poisson",
+    "log_uniform",
+    "monte_carlo",
+    "sample_bernoulli",
+    "sample_categorical",
+    "sample_diag_normal",
+    "sample_mixture_of_gaussians",
+    "self_normalised_importance_sampling",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Small checks shared by the functions below
+# --------------------------------------------------------------------------------------------
+
+
+def _check_key(where: str, key: Any) -> Array:
+    """Accept a typed key (``jax.random.key``) or a raw ``uint32[2]`` key (``PRNGKey``)."""
+    dtype = getattr(key, "dtype", None)
+    shape = tuple(getattr(key, "shape", (None,)))
+    if dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key) and shape == ():
+        return key
+    if dtype is not None and dtype == jnp.uint32 and shape == (2,):
+        return key
+    raise TypeError(
+        f"{where}: argument 'key' must be a single random key, jax.random.key(seed), of shape (); "
+        f"got {type(key).__name__} with dtype {dtype} and shape {shape}"
+    )
+
+
+def _batch_shape(shape: tuple[int, ...]) -> np.ndarray:
+    """A zero-memory array of the given shape, to hand shapes to ``check_broadcastable``."""
+    return np.broadcast_to(np.zeros((), np.int8), shape)
+
+
+def _check_axis(where: str, name: str, a: Array, axis: int) -> int:
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{where}: argument 'axis' must be an int; got {axis!r}")
+    if not -a.ndim <= axis < a.ndim:
+        raise ValueError(
+            f"{where}: argument 'axis'={axis} is out of range for '{name}' of shape "
+            f"{tuple(a.shape)}"
+        )
+    return int(axis) % a.ndim
+
+
+def _check_samples(where: str, name: str, a: Array, axis: int) -> int:
+    """The sample axis of ``a``; at least two samples are needed for a standard error."""
+    axis = _check_axis(where, name, a, axis)
+    if a.shape[axis] < 2:
+        raise ValueError(
+            f"{where}: argument '{name}' needs at least 2 samples along axis {axis} for a "
+            f"standard error; got shape {tuple(a.shape)}"
+        )
+    return axis
+
+
+def _integer_valued(k: Array) -> Array:
+    return k == jnp.floor(k)
+
+
+# --------------------------------------------------------------------------------------------
+# Log-densities and log-mass functions (element-wise unless stated)
+# --------------------------------------------------------------------------------------------
+
+
+@jax.jit
+def _log_bernoulli(x: Array, logits: Array) -> Array:
+    # softplus(l) = log(1 + e^l) is computed as logaddexp(l, 0): finite for |l| up to 1e38.
+    return x * logits - jax.nn.softplus(logits)
+
+
+def log_bernoulli(x: Array, logits: Array) -> Array:
+    r"""Bernoulli log-mass :math:`\log p(x) = x\,\ell - \log(1 + e^{\ell})`, in nats.
+
+    With :math:`p = \sigma(\ell)` this is :math:`x \log p + (1-x)\log(1-p)`, written in the
+    logit :math:`\ell` so it stays exact for :math:`|\ell|` up to ``1e4`` and beyond.
+
+    Args:
+        x: outcomes in ``{0, 1}`` (bool, int or float), any shape.
+        logits: :math:`\ell = \log p - \log(1-p)`, broadcastable with ``x``.
+
+    Returns:
+        Log-probabilities, the broadcast shape of ``x`` and ``logits``.
+    """
+    where = "log_bernoulli"
+    x = check_array(where, "x", x, kind="number")
+    logits = check_array(where, "logits", logits)
+    check_broadcastable(where, x=x, logits=logits)
+    return _log_bernoulli(x.astype(logits.dtype), logits)
+
+
+@jax.jit
+def _log_categorical(x: Array, logits: Array) -> Array:
+    num_classes = logits.shape[-1]
+    shape = jnp.broadcast_shapes(x.shape, logits.shape[:-1])
+    x = jnp.broadcast_to(x, shape)
+    log_probs = jnp.broadcast_to(jax.nn.log_softmax(logits, axis=-1), (*shape, num_classes))
+    inside = (x >= 0) & (x < num_classes)
+    picked = jnp.take_along_axis(log_probs, jnp.clip(x, 0, num_classes - 1)[..., None], axis=-1)
+    return jnp.where(inside, picked[..., 0], -jnp.inf)
+
+
+def log_categorical(x: Array, logits: Array) -> Array:
+    r"""Categorical log-mass :math:`\log p(x) = \ell_x - \log\sum_{j} e^{\ell_j}`, in nats.
+
+    Args:
+        x: integer class indices in ``{0, ..., K-1}``, shape ``(...)`` broadcastable with
+            ``logits.shape[:-1]``; an index outside the range has log-mass ``-inf``.
+        logits: unnormalised log-probabilities, shape ``(..., K)``.
+
+    Returns:
+        Log-probabilities, the broadcast shape of ``x`` and ``logits.shape[:-1]``.
+    """
+    where = "log_categorical"
+    x = check_array(where, "x", x, kind="int")
+    logits = check_array(where, "logits", logits, shape=(..., "K"))
+    check_broadcastable(where, **{"x": x, "logits[..., 0]": _batch_shape(logits.shape[:-1])})
+    return _log_categorical(x, logits)
+
+
+@jax.jit
+def _log_normal(x: Array, mean: Array, log_var: Array) -> Array:
+    return -0.5 * (_LOG_2PI + log_var + jnp.square(x - mean) * jnp.exp(-log_var))
+
+
+def log_normal(x: Array, mean: Array, log_var: Array) -> Array:
+    r"""Univariate Gaussian log-density, element-wise, in nats.
+
+    .. math:: \log \mathcal N(x; \mu, \sigma^2) = -\tfrac12\left(\log 2\pi + \log\sigma^2
+              + (x-\mu)^2 / \sigma^2\right)
+
+    Args:
+        x, mean, log_var: broadcastable arrays; ``log_var`` is :math:`\log\sigma^2`.
+
+    Returns:
+        Log-densities, the broadcast shape of the arguments.
+    """
+    where = "log_normal"
+    x = check_array(where, "x", x)
+    mean = check_array(where, "mean", mean)
+    log_var = check_array(where, "log_var", log_var)
+    check_broadcastable(where, x=x, mean=mean, log_var=log_var)
+    return _log_normal(x, mean, log_var)
+
+
+def _check_diag(where: str, **arrays: Any) -> tuple[Array, ...]:
+    """Check arrays of shape ``(..., D)`` with one ``D`` (set by the first) and broadcastable."""
+    names = list(arrays)
+    first = check_array(where, names[0], arrays[names[0]], shape=(..., "D"))
+    dim = first.shape[-1]
+    out = [first] + [check_array(where, k, arrays[k], shape=(..., dim)) for k in names[1:]]
+    check_broadcastable(where, **dict(zip(names, out, strict=True)))
+    return tuple(out)
+
+
+@jax.jit
+def _log_diag_normal(x: Array, mean: Array, log_var: Array) -> Array:
+    return jnp.sum(_log_normal(x, mean, log_var), axis=-1)
+
+
+def log_diag_normal(x: Array, mean: Array, log_var: Array) -> Array:
+    r"""Log-density of a Gaussian with diagonal covariance, in nats.
+
+    .. math:: \log \mathcal N(x; \mu, \operatorname{diag}\sigma^2)
+              = \sum_{d=1}^{D} \log \mathcal N(x_d; \mu_d, \sigma_d^2)
+
+    Args:
+        x: points, shape ``(..., D)``.
+        mean: means, shape ``(..., D)``, leading axes broadcastable with ``x``.
+        log_var: log-variances :math:`\log\sigma_d^2`, shape ``(..., D)``.
+
+    Returns:
+        Log-densities summed over the last axis, the broadcast leading shape ``(...)``.
+    """
+    x, mean, log_var = _check_diag("log_diag_normal", x=x, mean=mean, log_var=log_var)
+    return _log_diag_normal(x, mean, log_var)
+
+
+@jax.jit
+def _log_mixture_of_gaussians(x: Array, logits: Array, means: Array, log_vars: Array) -> Array:
+    per_component = _log_diag_normal(x[..., None, :], means, log_vars)  # (..., K)
+    return jax.nn.logsumexp(jax.nn.log_softmax(logits) + per_component, axis=-1)
+
+
+def _check_mixture(
+    where: str, logits: Any, means: Any, log_vars: Any, dim: int | str = "D"
+) -> tuple[Array, Array, Array]:
+    logits = check_array(where, "logits", logits, shape=("K",))
+    k = logits.shape[0]
+    means = check_array(where, "means", means, shape=(k, dim))
+    log_vars = check_array(where, "log_vars", log_vars, shape=(k, means.shape[1]))
+    return logits, means, log_vars
+
+
+def log_mixture_of_gaussians(x: Array, logits: Array, means: Array, log_vars: Array) -> Array:
+    r"""Log-density of a mixture of diagonal Gaussians, in nats.
+
+    .. math:: \log p(x) = \log \sum_{k=1}^{K} \pi_k\, \mathcal N(x; \mu_k,
+              \operatorname{diag}\sigma_k^2), \qquad \pi = \operatorname{softmax}(\text{logits})
+
+    computed as a ``logsumexp`` over components of ``log_softmax(logits) + log N``.
+
+    Args:
+        x: points, shape ``(..., D)``.
+        logits: unnormalised log mixture weights, shape ``(K,)``.
+        means: component means, shape ``(K, D)``.
+        log_vars: component log-variances, shape ``(K, D)``.
+
+    Returns:
+        Log-densities, shape ``(...)``.
+    """
+    where = "log_mixture_of_gaussians"
+    x = check_array(where, "x", x, shape=(..., "D"))
+    logits, means, log_vars = _check_mixture(where, logits, means, log_vars, x.shape[-1])
+    return _log_mixture_of_gaussians(x, logits, means, log_vars)
+
+
+@jax.jit
+def _log_binomial(k: Array, n: Array, logits: Array) -> Array:
+    inside = (k >= 0) & (k <= n) & _integer_valued(k)
+    k = jnp.clip(k, 0.0, n)  # keeps the unused branch of `where` (and its gradient) finite
+    # log C(n, k) = -log(n + 1) - log B(k + 1, n - k + 1): rounds less than three gammaln terms.
+    log_choose = -jnp.log1p(n) - betaln(k + 1.0, n - k + 1.0)
+    # k log p + (n - k) log(1 - p), with log p = log_sigmoid(l) and log(1 - p) = log_sigmoid(-l).
+    log_p = log_choose + k * jax.nn.log_sigmoid(logits) + (n - k) * jax.nn.log_sigmoid(-logits)
+    return jnp.where(inside, log_p, -jnp.inf)
+
+
+def log_binomial(k: Array, n: Array, logits: Array) -> Array:
+    r"""Binomial log-mass of ``k`` successes in ``n`` trials of probability ``sigmoid(logits)``.
+
+    .. math:: \log p(k) = \log\binom{n}{k} + k \log\sigma(\ell) + (n-k)\log\sigma(-\ell)
+
+    with :math:`\log\binom nk = -\log(n+1) - \log B(k+1, n-k+1)`; in nats.
+    A ``k`` outside ``{0, ..., n}`` (or not a whole number) has log-mass ``-inf``.
+
+    Args:
+        k: counts (int or float), any shape.
+        n: numbers of trials, non-negative whole numbers, broadcastable with ``k``.
+        logits: :math:`\ell = \operatorname{logit} p`, broadcastable with ``k``.
+
+    Returns:
+        Log-probabilities, the broadcast shape of the arguments.
+    """
+    where = "log_binomial"
+    k = check_array(where, "k", k, kind="number")
+    n = check_array(where, "n", n, kind="number")
+    logits = check_array(where, "logits", logits)
+    check_broadcastable(where, k=k, n=n, logits=logits)
+    return _log_binomial(k.astype(logits.dtype), n.astype(logits.dtype), logits)
+
+
+@jax.jit
+def _log_geometric(k: Array, logits: Array) -> Array:
+    log_p = k * jax.nn.log_sigmoid(-logits) + jax.nn.log_sigmoid(logits)
+    return jnp.where((k >= 0) & _integer_valued(k), log_p, -jnp.inf)
+
+
+def log_geometric(k: Array, logits: Array) -> Array:
+    r"""Geometric log-mass of ``k`` **failures before the first success**, ``k = 0, 1, 2, ...``.
+
+    .. math:: \log p(k) = k \log(1-p) + \log p = k\log\sigma(-\ell) + \log\sigma(\ell)
+
+    with success probability :math:`p = \sigma(\ell)`; in nats. This is
+    ``scipy.stats.geom(p, loc=-1)`` (scipy's own ``geom`` counts trials, starting at 1).
+    A negative or fractional ``k`` has log-mass ``-inf``.
+
+    Args:
+        k: numbers of failures (int or float), any shape.
+        logits: :math:`\ell = \operatorname{logit} p`, broadcastable with ``k``.
+
+    Returns:
+        Log-probabilities, the broadcast shape of the arguments.
+    """
+    where = "log_geometric"
+    k = check_array(where, "k", k, kind="number")
+    logits = check_array(where, "logits", logits)
+    check_broadcastable(where, k=k, logits=logits)
+    return _log_geometric(k.astype(logits.dtype), logits)
+
+
+@jax.jit
+def _log_poisson(k: Array, log_rate: Array) -> Array:
+    # k log(rate), with 0 * log(rate) = 0 so that k = 0 stays finite when the rate is 0.
+    k_log_rate = jnp.where(k == 0, 0.0, k * log_rate)
+    log_p = k_log_rate - jnp.exp(log_rate) - gammaln(k + 1.0)
+    return jnp.where((k >= 0) & _integer_valued(k), log_p, -jnp.inf)
+
+
+def log_poisson(k: Array, log_rate: Array) -> Array:
+    r"""Poisson log-mass :math:`\log p(k) = k \log\lambda - \lambda - \log\Gamma(k+1)`, in nats.
+
+    ``k = 0`` gives :math:`-\lambda` even when :math:`\log\lambda = -\infty`; a negative or
+    fractional ``k`` has log-mass ``-inf``.
+
+    Args:
+        k: counts (int or float), any shape.
+        log_rate: :math:`\log\lambda`, broadcastable with ``k``.
+
+    Returns:
+        Log-probabilities, the broadcast shape of the arguments.
+    """
+    where = "log_poisson"
+    k = check_array(where, "k", k, kind="number")
+    log_rate = check_array(where, "log_rate", log_rate)
+    check_broadcastable(where, k=k, log_rate=log_rate)
+    return _log_poisson(k.astype(log_rate.dtype), log_rate)
+
+
+@jax.jit
+def _log_uniform(x: Array, low: Array, high: Array) -> Array:
+    inside = (x >= low) & (x <= high)
+    return jnp.where(inside, -jnp.log(high - low), -jnp.inf)
+
+
+def log_uniform(x: Array, low: Array, high: Array) -> Array:
+    r"""Log-density of the uniform distribution on :math:`[a, b]`: :math:`-\log(b-a)` inside,
+    ``-inf`` outside; in nats.
+
+    Args:
+        x: points, any shape.
+        low, high: the ends :math:`a < b` of the interval, broadcastable with ``x``.
+
+    Returns:
+        Log-densities, the broadcast shape of the arguments.
+    """
+    where = "log_uniform"
+    x = check_array(where, "x", x)
+    low = check_array(where, "low", low)
+    high = check_array(where, "high", high)
+    check_broadcastable(where, x=x, low=low, high=high)
+    return _log_uniform(x, low, high)
+
+
+@jax.jit
+def _log_exponential(x: Array, log_rate: Array) -> Array:
+    return jnp.where(x >= 0, log_rate - jnp.exp(log_rate) * x, -jnp.inf)
+
+
+def log_exponential(x: Array, log_rate: Array) -> Array:
+    r"""Exponential log-density :math:`\log p(x) = \log\lambda - \lambda x` for :math:`x \ge 0`
+    (``-inf`` for :math:`x < 0`); in nats. The mean is :math:`1/\lambda`.
+
+    Args:
+        x: points, any shape.
+        log_rate: :math:`\log\lambda`, broadcastable with ``x``.
+
+    Returns:
+        Log-densities, the broadcast shape of the arguments.
+    """
+    where = "log_exponential"
+    x = check_array(where, "x", x)
+    log_rate = check_array(where, "log_rate", log_rate)
+    check_broadcastable(where, x=x, log_rate=log_rate)
+    return _log_exponential(x, log_rate)
+
+
+@jax.jit
+def _log_beta(x: Array, a: Array, b: Array) -> Array:
+    inside = (x >= 0) & (x <= 1)
+    x = jnp.where(inside, x, 0.5)  # keeps the unused branch of `where` (and its gradient) finite
+    # xlogy / xlog1py give 0 * log 0 = 0, so x = 0 with a = 1 (or x = 1 with b = 1) is finite.
+    log_p = xlogy(a - 1.0, x) + xlog1py(b - 1.0, -x) - betaln(a, b)
+    return jnp.where(inside, log_p, -jnp.inf)
+
+
+def log_beta(x: Array, a: Array, b: Array) -> Array:
+    r"""Beta log-density on :math:`[0, 1]` (``-inf`` outside), in nats.
+
+    .. math:: \log p(x) = (a-1)\log x + (b-1)\log(1-x) - \log B(a, b)
+
+    Args:
+        x: points, any shape.
+        a, b: positive concentrations, broadcastable with ``x``.
+
+    Returns:
+        Log-densities, the broadcast shape of the arguments.
+    """
+    where = "log_beta"
+    x = check_array(where, "x", x)
+    a = check_array(where, "a", a)
+    b = check_array(where, "b", b)
+    check_broadcastable(where, x=x, a=a, b=b)
+    return _log_beta(x, a, b)
+
+
+@jax.jit
+def _kl_diag_normal(mean_q: Array, log_var_q: Array, mean_p: Array, log_var_p: Array) -> Array:
+    ratio = jnp.exp(log_var_q - log_var_p) + jnp.square(mean_q - mean_p) * jnp.exp(-log_var_p)
+    return 0.5 * jnp.sum(ratio - 1.0 - (log_var_q - log_var_p), axis=-1)
+
+
+def kl_diag_normal(mean_q: Array, log_var_q: Array, mean_p: Array, log_var_p: Array) -> Array:
+    r"""Analytic :math:`\mathrm{KL}(q \,\|\, p)` between diagonal Gaussians, in nats.
+
+    .. math:: \mathrm{KL} = \frac12 \sum_{d=1}^{D} \left( \frac{\sigma_{q,d}^2
+              + (\mu_{q,d} - \mu_{p,d})^2}{\sigma_{p,d}^2} - 1
+              - \log\frac{\sigma_{q,d}^2}{\sigma_{p,d}^2} \right)
+
+    Args:
+        mean_q, log_var_q: parameters of :math:`q`, shape ``(..., D)``.
+        mean_p, log_var_p: parameters of :math:`p`, shape ``(..., D)``; leading axes of all
+            four broadcast together.
+
+    Returns:
+        The divergence, summed over the last axis, shape ``(...)``; zero iff :math:`q = p`.
+    """
+    args = _check_diag(
+        "kl_diag_normal",
+        mean_q=mean_q,
+        log_var_q=log_var_q,
+        mean_p=mean_p,
+        log_var_p=log_var_p,
+    )
+    return _kl_diag_normal(*args)
+
+
+@partial(jax.jit, static_argnames="axis")
+def _log_mean_exp(a: Array, axis: int) -> Array:
+    # logsumexp subtracts the maximum before exponentiating, so inputs near +-1e4 stay finite.
+    return jax.nn.logsumexp(a, axis=axis) - math.log(a.shape[axis])
+
+
+def log_mean_exp(a: Array, axis: int = -1) -> Array:
+    r"""Stable :math:`\log \frac1n \sum_{i=1}^n e^{a_i}`, in the unit of ``a`` (nats).
+
+    Computed as :math:`m + \log\frac1n\sum_i e^{a_i - m}` with :math:`m = \max_i a_i`, so it is
+    finite and exact to float32 rounding even for inputs near :math:`\pm 10^4`, where
+    ``exp`` alone would overflow or underflow. This is how the book averages in probability
+    space: mixture ensembles, the importance-sampled log-likelihood, the IWAE bound.
+
+    Args:
+        a: log-values, at least one axis.
+        axis: the axis to average over (``n = a.shape[axis]``).
+
+    Returns:
+        ``a`` with ``axis`` removed.
+    """
+    where = "log_mean_exp"
+    a = check_array(where, "a", a, shape=(..., "n"))
+    return _log_mean_exp(a, _check_axis(where, "a", a, axis))
+
+
+# --------------------------------------------------------------------------------------------
+# Samplers (key first)
+# --------------------------------------------------------------------------------------------
+
+
+@jax.jit
+def _sample_bernoulli(key: Array, logits: Array) -> Array:
+    # x = 1[logits + L > 0] with L ~ Logistic(0, 1) has P(x = 1) = sigmoid(logits) exactly,
+    # and it never forms sigmoid(logits), which rounds to 0 or 1 for large |logits|.
+    noise = jax.random.logistic(key, logits.shape, dtype=logits.dtype)
+    return (logits + noise > 0).astype(jnp.float32)
+
+
+def sample_bernoulli(key: Array, logits: Array) -> Array:
+    r"""Draw :math:`x \sim \mathrm{Bernoulli}(\sigma(\ell))`, one draw per logit.
+
+    Args:
+        key: a ``jax.random.key``.
+        logits: :math:`\ell`, any shape.
+
+    Returns:
+        float32 array of zeros and ones, the shape of ``logits``.
+    """
+    where = "sample_bernoulli"
+    key = _check_key(where, key)
+    logits = check_array(where, "logits", logits)
+    return _sample_bernoulli(key, logits)
+
+
+@partial(jax.jit, static_argnames="shape")
+def _sample_categorical(key: Array, logits: Array, shape: tuple[int, ...]) -> Array:
+    return jax.random.categorical(key, logits, axis=-1, shape=shape + logits.shape[:-1]).astype(
+        jnp.int32
+    )
+
+
+def sample_categorical(key: Array, logits: Array, shape: tuple[int, ...] = ()) -> Array:
+    r"""Draw class indices :math:`x \sim \mathrm{Categorical}(\operatorname{softmax}(\ell))`.
+
+    Class indices are returned as **int32** (not float32), so that they index arrays and feed
+    :func:`log_categorical` directly.
+
+    Args:
+        key: a ``jax.random.key``.
+        logits: unnormalised log-probabilities, shape ``(..., K)``.
+        shape: the sample shape, prepended to the batch shape ``logits.shape[:-1]``.
+
+    Returns:
+        int32 indices in ``{0, ..., K-1}``, shape ``(*shape, *logits.shape[:-1])``.
+    """
+    where = "sample_categorical"
+    key = _check_key(where, key)
+    logits = check_array(where, "logits", logits, shape=(..., "K"))
+    if not isinstance(shape, tuple) or not all(
+        isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 0 for s in shape
+    ):
+        raise TypeError(
+            f"{where}: argument 'shape' must be a tuple of non-negative ints; got {shape!r}"
+        )
+    return _sample_categorical(key, logits, tuple(int(s) for s in shape))
+
+
+@jax.jit
+def _sample_diag_normal(key: Array, mean: Array, log_var: Array) -> Array:
+    shape = jnp.broadcast_shapes(mean.shape, log_var.shape)
+    eps = jax.random.normal(key, shape, dtype=jnp.result_type(mean, log_var))
+    return mean + jnp.exp(0.5 * log_var) * eps
+
+
+def sample_diag_normal(key: Array, mean: Array, log_var: Array) -> Array:
+    r"""Reparameterised Gaussian draw :math:`x = \mu + \sigma \odot \varepsilon`,
+    :math:`\varepsilon \sim \mathcal N(0, I)`, :math:`\sigma = \exp(\tfrac12 \log\sigma^2)`.
+
+    Differentiable in ``mean`` and ``log_var`` (the reparameterisation trick of the VAE).
+
+    Args:
+        key: a ``jax.random.key``.
+        mean: :math:`\mu`, any shape.
+        log_var: :math:`\log\sigma^2`, broadcastable with ``mean``.
+
+    Returns:
+        float32 draws, the broadcast shape of ``mean`` and ``log_var``.
+    """
+    where = "sample_diag_normal"
+    key = _check_key(where, key)
+    mean = check_array(where, "mean", mean)
+    log_var = check_array(where, "log_var", log_var)
+    check_broadcastable(where, mean=mean, log_var=log_var)
+    return _sample_diag_normal(key, mean, log_var)
+
+
+@partial(jax.jit, static_argnames="n")
+def _sample_mixture_of_gaussians(
+    key: Array, logits: Array, means: Array, log_vars: Array, n: int
+) -> Array:
+    key_component, key_noise = jax.random.split(key)
+    component = jax.random.categorical(key_component, logits, shape=(n,))
+    return _sample_diag_normal(key_noise, means[component], log_vars[component])
+
+
+def sample_mixture_of_gaussians(
+    key: Array, logits: Array, means: Array, log_vars: Array, n: int
+) -> Array:
+    r"""Draw ``n`` points from a mixture of diagonal Gaussians (ancestral sampling).
+
+    First the component :math:`k \sim \operatorname{Categorical}(\pi)` with
+    :math:`\pi = \operatorname{softmax}(\text{logits})`,
+    then :math:`x = \mu_k + \sigma_k \odot \varepsilon`.
+
+    Args:
+        key: a ``jax.random.key``.
+        logits: unnormalised log mixture weights, shape ``(K,)``.
+        means: component means, shape ``(K, D)``.
+        log_vars: component log-variances, shape ``(K, D)``.
+        n: number of draws.
+
+    Returns:
+        float32 draws, shape ``(n, D)``.
+    """
+    where = "sample_mixture_of_gaussians"
+    key = _check_key(where, key)
+    logits, means, log_vars = _check_mixture(where, logits, means, log_vars)
+    n = check_positive_int(where, "n", n)
+    return _sample_mixture_of_gaussians(key, logits, means, log_vars, n)
+
+
+# --------------------------------------------------------------------------------------------
+# Estimators with standard errors
+# --------------------------------------------------------------------------------------------
+
+
+class Estimate(NamedTuple):
+    """A Monte Carlo estimate with its standard error.
+
+    Attributes:
+        mean: the estimate (an array; element-wise when the estimated quantity is a vector).
+        stderr: its estimated standard error, same shape as ``mean``.
+        n: the number of samples it used.
+    """
+
+    mean: Array
+    stderr: Array
+    n: int
+
+    def interval(self, z: float = 1.96) -> tuple[Array, Array]:
+        """The normal-approximation interval ``(mean - z * stderr, mean + z * stderr)``.
+
+        ``z = 1.96`` gives about 95% coverage when the central limit theorem applies.
+        """
+        return self.mean - z * self.stderr, self.mean + z * self.stderr
+
+
+@partial(jax.jit, static_argnames="axis")
+def _mean_and_stderr(values: Array, axis: int) -> tuple[Array, Array]:
+    n = values.shape[axis]
+    mean = jnp.mean(values, axis=axis)
+    return mean, jnp.std(values, axis=axis, ddof=1) / math.sqrt(n)
+
+
+def estimate_from_samples(values: Array, axis: int = 0) -> Estimate:
+    r"""Sample mean and its standard error :math:`s / \sqrt n`.
+
+    .. math:: \hat\mu = \frac1n\sum_i v_i, \qquad
+              \widehat{\mathrm{se}} = \frac{1}{\sqrt n}
+              \sqrt{\frac{1}{n-1}\sum_i (v_i - \hat\mu)^2}
+
+    Args:
+        values: i.i.d. samples (float, int or bool), ``n >= 2`` of them along ``axis``; other
+            axes are estimated element-wise.
+        axis: the sample axis (default: the leading one).
+
+    Returns:
+        An :class:`Estimate` whose ``mean`` and ``stderr`` have ``values``' shape without
+        ``axis``.
+    """
+    where = "estimate_from_samples"
+    values = check_array(where, "values", values, shape=(..., "n"), kind="number")
+    axis = _check_samples(where, "values", values, axis)
+    mean, stderr = _mean_and_stderr(values.astype(jnp.float32), axis)
+    return Estimate(mean, stderr, values.shape[axis])
+
+
+def _draw(where: str, sampler: Callable[[Array, int], Array], key: Array, n: int) -> Array:
+    xs = sampler(key, n)
+    leading = [leaf.shape[:1] for leaf in jax.tree.leaves(xs)]
+    if not leading or any(s != (n,) for s in leading):
+        raise ValueError(
+            f"{where}: the sampler must return n = {n} samples stacked on a leading axis, "
+            f"shape (n, ...); got leading shapes {leading}"
+        )
+    return xs
+
+
+@partial(jax.jit, static_argnames=("sampler", "g", "n"))
+def _monte_carlo_values(key: Array, sampler: Callable, g: Callable, n: int) -> Array:
+    return jax.vmap(g)(_draw("monte_carlo", sampler, key, n))
+
+
+def monte_carlo(
+    key: Array,
+    sampler: Callable[[Array, int], Array],
+    g: Callable[[Array], Array],
+    n: int,
+) -> Estimate:
+    r"""Plain Monte Carlo estimate of :math:`\mathbb E_{p}[g(X)]` with its standard error.
+
+    .. math:: \hat\mu_n = \frac1n \sum_{i=1}^n g(x_i), \quad x_i \sim p, \qquad
+              \operatorname{Var}\hat\mu_n = \operatorname{Var}_p[g(X)] / n
+
+    The estimator is unbiased and its error shrinks like :math:`1/\sqrt n`.
+
+    Args:
+        key: a ``jax.random.key``.
+        sampler: ``sampler(key, n)`` returns ``n`` draws from :math:`p`, shape ``(n, ...)``.
+        g: the function of **one** draw (it is ``vmap``-ed over the draws); a vector-valued
+            ``g`` is estimated element-wise.
+        n: number of draws, at least 2.
+
+    Returns:
+        An :class:`Estimate`. ``sampler`` and ``g`` are static arguments of the jitted work:
+        reuse the same function objects to avoid recompiling.
+    """
+    where = "monte_carlo"
+    key = _check_key(where, key)
+    n = check_positive_int(where, "n", n)
+    values = _monte_carlo_values(key, sampler, g, n)
+    return estimate_from_samples(values)
+
+
+@partial(jax.jit, static_argnames=("proposal_sampler", "log_q", "log_p", "g", "n"))
+def _importance_terms(
+    key: Array,
+    proposal_sampler: Callable,
+    log_q: Callable,
+    log_p: Callable,
+    g: Callable,
+    n: int,
+) -> tuple[Array, Array]:
+    """Log-weights ``log p(x) - log q(x)`` and ``g(x)`` at ``n`` draws from ``q``."""
+    xs = _draw("importance_sampling", proposal_sampler, key, n)
+    log_w = jax.vmap(log_p)(xs) - jax.vmap(log_q)(xs)
+    return log_w, jax.vmap(g)(xs)
+
+
+def _broadcast_weights(log_w: Array, values: Array) -> Array:
+    return log_w.reshape(log_w.shape + (1,) * (values.ndim - 1))
+
+
+def importance_sampling(
+    key: Array,
+    proposal_sampler: Callable[[Array, int], Array],
+    log_q: Callable[[Array], Array],
+    log_p: Callable[[Array], Array],
+    g: Callable[[Array], Array],
+    n: int,
+) -> Estimate:
+    r"""Importance-sampling estimate of :math:`\mathbb E_{p}[g(X)]` for a **normalised** ``p``.
+
+    .. math:: \mathbb E_p[g(X)] = \mathbb E_q\!\left[g(X)\,\frac{p(X)}{q(X)}\right]
+              \approx \frac1n \sum_{i=1}^n w_i\, g(x_i), \quad x_i \sim q, \quad
+              w_i = \exp(\log p(x_i) - \log q(x_i))
+
+    Unbiased whenever :math:`q > 0` wherever :math:`g\,p \ne 0`; the standard error is that of
+    the i.i.d. terms :math:`w_i g(x_i)`. The variance is zero for the optimal proposal
+    :math:`q \propto |g|\,p` when :math:`g \ge 0`, and can be huge (or infinite, making the
+    reported standard error meaningless) when :math:`q` has lighter tails than :math:`g\,p`.
+
+    Args:
+        key: a ``jax.random.key``.
+        proposal_sampler: ``proposal_sampler(key, n)`` returns ``n`` draws from :math:`q`.
+        log_q, log_p: log-densities of **one** draw (``vmap``-ed), in nats.
+        g: the function of one draw.
+        n: number of draws, at least 2.
+
+    Returns:
+        An :class:`Estimate`.
+    """
+    where = "importance_sampling"
+    key = _check_key(where, key)
+    n = check_positive_int(where, "n", n)
+    log_w, values = _importance_terms(key, proposal_sampler, log_q, log_p, g, n)
+    return estimate_from_samples(jnp.exp(_broadcast_weights(log_w, values)) * values)
+
+
+@jax.jit
+def _self_normalised(log_w: Array, values: Array) -> tuple[Array, Array]:
+    weights = jax.nn.softmax(log_w)  # w_i / sum_j w_j, computed in log space
+    weights = _broadcast_weights(weights, values)
+    mean = jnp.sum(weights * values, axis=0)
+    stderr = jnp.sqrt(jnp.sum(jnp.square(weights * (values - mean)), axis=0))
+    return mean, stderr
+
+
+def self_normalised_importance_sampling(
+    key: Array,
+    proposal_sampler: Callable[[Array, int], Array],
+    log_q: Callable[[Array], Array],
+    log_p_tilde: Callable[[Array], Array],
+    g: Callable[[Array], Array],
+    n: int,
+) -> Estimate:
+    r"""Self-normalised importance sampling: :math:`\mathbb E_p[g(X)]` when only an
+    unnormalised :math:`\tilde p = Z p` is known.
+
+    .. math:: \tilde\mu = \frac{\sum_i w_i\, g(x_i)}{\sum_i w_i}, \quad x_i \sim q, \quad
+              w_i = \tilde p(x_i) / q(x_i)
+
+    :math:`Z` cancels in the ratio. The estimator is consistent but biased (the bias is
+    :math:`O(1/n)`). Its standard error comes from the delta method applied to the ratio of
+    the two means (Owen, *Monte Carlo theory, methods and examples*, ch. 9):
+
+    .. math:: \widehat{\mathrm{se}}^2 = \sum_i \bar w_i^2\,(g(x_i) - \tilde\mu)^2,
+              \qquad \bar w_i = w_i / \textstyle\sum_j w_j
+
+    The normalised weights :math:`\bar w = \operatorname{softmax}(\log w)` are formed in log
+    space, so log-weights of any size are safe.
+
+    Args:
+        key: a ``jax.random.key``.
+        proposal_sampler: ``proposal_sampler(key, n)`` returns ``n`` draws from :math:`q`.
+        log_q: log-density of :math:`q` at one draw, in nats.
+        log_p_tilde: unnormalised log-density :math:`\log\tilde p` at one draw, in nats.
+        g: the function of one draw.
+        n: number of draws, at least 2.
+
+    Returns:
+        An :class:`Estimate`.
+    """
+    where = "self_normalised_importance_sampling"
+    key = _check_key(where, key)
+    n = check_positive_int(where, "n", n)
+    log_w, values = _importance_terms(key, proposal_sampler, log_q, log_p_tilde, g, n)
+    mean, stderr = _self_normalised(log_w, values.astype(jnp.float32))
+    return Estimate(mean, stderr, n)
+
+
+@partial(jax.jit, static_argnames="axis")
+def _log_importance_estimate(log_w: Array, axis: int) -> tuple[Array, Array]:
+    n = log_w.shape[axis]
+    log_z = _log_mean_exp(log_w, axis)
+    relative = jnp.exp(log_w - jnp.expand_dims(log_z, axis))  # w_i / Z_hat, no overflow
+    relative_std = jnp.sqrt(jnp.sum(jnp.square(relative - 1.0), axis=axis) / (n - 1))
+    return log_z, relative_std / math.sqrt(n)
+
+
+def log_importance_estimate(log_weights: Array, axis: int = 0) -> Estimate:
+    r"""Estimate :math:`\log Z` from importance log-weights, with a delta-method error bar.
+
+    With :math:`x_i \sim q` and :math:`\log w_i = \log\tilde p(x_i) - \log q(x_i)`, the mean
+    weight :math:`\hat Z = \frac1n\sum_i w_i` is an unbiased estimate of
+    :math:`Z = \int \tilde p`, so
+
+    .. math:: \log\hat Z = \operatorname{log\_mean\_exp}(\log w)
+
+    (computed stably). By the delta method, :math:`\operatorname{Var}\log\hat Z \approx
+    \operatorname{Var}\hat Z / Z^2`, so the standard error is the relative spread of the
+    weights over :math:`\sqrt n`:
+
+    .. math:: \widehat{\mathrm{se}} = \frac{1}{\sqrt n}
+              \sqrt{\frac{1}{n-1}\sum_i \left(\frac{w_i}{\hat Z} - 1\right)^2}
+
+    (the ratios :math:`w_i/\hat Z = \exp(\log w_i - \log\hat Z)` never overflow). By Jensen's
+    inequality :math:`\mathbb E[\log\hat Z] \le \log Z`: this is a stochastic lower bound, the
+    importance-weighted bound of the VAE chapter, with a bias of about
+    :math:`\widehat{\mathrm{se}}^2/2` that vanishes as :math:`n` grows.
+
+    Args:
+        log_weights: log importance weights in nats, ``n >= 2`` of them along ``axis``
+            (e.g. shape ``(n,)``, or ``(n, batch)`` for one estimate per example).
+        axis: the sample axis (default: the leading one).
+
+    Returns:
+        An :class:`Estimate` of :math:`\log Z` in nats, shape of ``log_weights`` without
+        ``axis``.
+    """
+    where = "log_importance_estimate"
+    log_weights = check_array(where, "log_weights", log_weights, shape=(..., "n"))
+    axis = _check_samples(where, "log_weights", log_weights, axis)
+    log_z, stderr = _log_importance_estimate(log_weights, axis)
+    return Estimate(log_z, stderr, log_weights.shape[axis])
+
+
+@partial(jax.jit, static_argnames="axis")
+def _effective_sample_size(log_w: Array, axis: int) -> Array:
+    return jnp.exp(
+        2.0 * jax.nn.logsumexp(log_w, axis=axis) - jax.nn.logsumexp(2.0 * log_w, axis=axis)
+    )
+
+
+def effective_sample_size(log_weights: Array, axis: int = 0) -> Array:
+    r"""Kish's effective sample size of importance weights, :math:`(\sum_i w_i)^2 / \sum_i w_i^2`.
+
+    It is ``n`` for equal weights and ``1`` when one weight dominates; computed from the
+    log-weights as :math:`\exp(2\operatorname{logsumexp}(\log w) -
+    \operatorname{logsumexp}(2\log w))`, so it never overflows.
+
+    Args:
+        log_weights: log importance weights, ``n`` of them along ``axis``.
+        axis: the sample axis (default: the leading one).
+
+    Returns:
+        A value in ``[1, n]``, shape of ``log_weights`` without ``axis``.
+    """
+    where = "effective_sample_size"
+    log_weights = check_array(where, "log_weights", log_weights, shape=(..., "n"))
+    return _effective_sample_size(log_weights, _check_axis(where, "log_weights", log_weights, axis))
