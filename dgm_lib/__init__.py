@@ -1,11 +1,27 @@
 """dgm_lib: the library of the CS236 companion book on deep generative models.
 
-Pure functions on arrays in the core modules (``probability``, ``metrics``, ``data``), thin
-Flax NNX modules at the edges, one training loop (``train.fit``) and one plot style.
+Pure functions on arrays in the core modules (``probability``, ``metrics``, ``toy2d``,
+``bayesnet``, ``data``), thin Flax NNX modules at the edges, one training loop (``train.fit``)
+and one plot style (``plot``). Chapters start with ``dgm_lib.start_chapter()`` and size their
+experiments with ``dgm_lib.pick(smoke=..., cpu=..., gpu=...)``.
 """
 
+from . import bayesnet, data, metrics, plot, probability, toy2d, train
 from .book import glue, run_info, start_chapter
 from .budgets import budget, pick
 
-__all__ = ["budget", "glue", "pick", "run_info", "start_chapter"]
+__all__ = [
+    "bayesnet",
+    "budget",
+    "data",
+    "glue",
+    "metrics",
+    "pick",
+    "plot",
+    "probability",
+    "run_info",
+    "start_chapter",
+    "toy2d",
+    "train",
+]
 __version__ = "0.1.0"
