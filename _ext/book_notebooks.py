@@ -17,6 +17,7 @@ from pathlib import Path
 
 import jupytext
 import nbformat
+import yaml
 from sphinx.application import Sphinx
 
 OUT = Path("_generated") / "notebooks"
@@ -67,8 +68,21 @@ def write_atomic(nb: nbformat.NotebookNode, target: Path) -> None:
         raise
 
 
+def toc_files(entry: object) -> list[str]:
+    """Every ``file:`` of a Jupyter Book ``_toc.yml`` tree, in reading order."""
+    if isinstance(entry, list):
+        return [f for item in entry for f in toc_files(item)]
+    if not isinstance(entry, dict):
+        return []
+    own = [str(entry["file"])] if "file" in entry else []
+    return own + [f for key in ("parts", "chapters", "sections") for f in toc_files(entry.get(key))]
+
+
 def chapter_sources(srcdir: Path) -> list[Path]:
-    return sorted(p for p in (srcdir / "chapters").glob("*.md") if is_notebook(p))
+    """The notebook chapters of the book, in the order of ``_toc.yml``."""
+    toc = yaml.safe_load((srcdir / "_toc.yml").read_text(encoding="utf-8"))
+    paths = [srcdir / f"{name}.md" for name in toc_files(toc)]
+    return [p for p in paths if p.is_file() and is_notebook(p)]
 
 
 def generate(app: Sphinx) -> None:

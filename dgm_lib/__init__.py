@@ -6,7 +6,7 @@ and one plot style (``plot``). Chapters start with ``dgm_lib.start_chapter()`` a
 experiments with ``dgm_lib.pick(smoke=..., cpu=..., gpu=...)``.
 """
 
-from . import bayesnet, data, metrics, plot, probability, toy2d, train
+from . import bayesnet, data, empirical, enumeration, metrics, plot, probability, toy2d, train
 from .book import glue, run_info, start_chapter
 from .budgets import budget, pick
 
@@ -14,6 +14,8 @@ __all__ = [
     "bayesnet",
     "budget",
     "data",
+    "empirical",
+    "enumeration",
     "glue",
     "metrics",
     "pick",

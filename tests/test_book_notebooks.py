@@ -35,10 +35,16 @@ def chapter(tmp_path: Path) -> Path:
     source = tmp_path / "chapters" / "demo.md"
     source.write_text(CHAPTER, encoding="utf-8")
     (tmp_path / "chapters" / "plain.md").write_text("# Not a notebook\n", encoding="utf-8")
+    (tmp_path / "chapters" / "draft.md").write_text(CHAPTER, encoding="utf-8")
+    (tmp_path / "_toc.yml").write_text(
+        "format: jb-book\nroot: index\nparts:\n  - caption: C\n    chapters:\n"
+        "      - file: chapters/plain\n      - file: chapters/demo\n",
+        encoding="utf-8",
+    )
     return source
 
 
-def test_only_jupytext_chapters_are_notebooks(chapter: Path) -> None:
+def test_chapters_are_the_notebooks_listed_in_the_toc(chapter: Path) -> None:
     assert is_notebook(chapter)
     assert not is_notebook(chapter.parent / "plain.md")
     assert chapter_sources(chapter.parents[1]) == [chapter]
