@@ -1,4 +1,4 @@
-"""Shared test set-up: the repository root and a CPU-only JAX."""
+"""Shared test set-up: the repository root, a CPU-only JAX unless told otherwise, full matmuls."""
 
 from __future__ import annotations
 
@@ -7,6 +7,11 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import jax
+
+# The tests compare with float64 oracles; on a GPU, float32 matmuls would otherwise use TF32.
+jax.config.update("jax_default_matmul_precision", "highest")
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "_ext"))

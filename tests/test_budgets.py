@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import pytest
 
 import dgm_lib as dgm
@@ -34,4 +35,4 @@ def test_run_info_names_budget_and_devices(monkeypatch) -> None:
     monkeypatch.setenv("DGM_BUDGET", "smoke")
     line = str(dgm.run_info())
     assert line.startswith("budget: smoke (DGM_BUDGET=smoke)")
-    assert "devices: cpu:0" in line
+    assert f"devices: {jax.devices()[0].platform}:0" in line
