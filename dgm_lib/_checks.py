@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -107,3 +108,25 @@ def check_positive_int(where: str, name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{where}: argument '{name}' must be a positive int; got {value!r}")
     return int(value)
+
+
+def check_key(where: str, key: Any) -> jax.Array:
+    """Return one typed random key: ``jax.random.key(seed)``, or a legacy ``PRNGKey`` wrapped.
+
+    Every random function of dgm_lib takes its key as the first argument and checks it here, so
+    a batch of keys, a seed passed as an int or a float array is refused with one clear message.
+    """
+    if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        if key.shape == ():
+            return key
+    elif isinstance(key, jax.Array) and key.dtype == jnp.uint32 and key.shape == (2,):
+        return jax.random.wrap_key_data(key)
+    got = (
+        f"{type(key).__name__} with dtype {key.dtype} and shape {tuple(key.shape)}"
+        if hasattr(key, "dtype")
+        else f"{type(key).__name__} {key!r}"
+    )
+    raise TypeError(
+        f"{where}: argument 'key' must be a single random key, jax.random.key(seed), of shape (); "
+        f"got {got}"
+    )

@@ -36,8 +36,8 @@ import jax.numpy as jnp
 from flax import nnx
 from jax import lax
 
-from ._checks import check_array, check_positive_int
-from .probability import _check_key, _log_bernoulli, _sample_bernoulli
+from ._checks import check_array, check_key, check_positive_int
+from .probability import _log_bernoulli, _sample_bernoulli
 
 Array = jax.Array
 Conditionals = Callable[[Array], Array]
@@ -250,7 +250,7 @@ def sample_autoregressive(
         float32 array of shape ``(n, d)`` of zeros and ones.
     """
     where = "sample_autoregressive"
-    key = _check_key(where, key)
+    key = check_key(where, key)
     if not callable(conditionals):
         raise TypeError(
             f"{where}: argument 'conditionals' must be a callable (n, d) -> (n, d); "
@@ -335,7 +335,7 @@ class AutoregressiveBernoulli(nnx.Module):
             float32 array of shape ``(n, D)`` of zeros and ones.
         """
         where = f"{type(self).__name__}.sample"
-        key = _check_key(where, key)
+        key = check_key(where, key)
         n = check_positive_int(where, "n", n)
         values, mask = _check_observed(where, observed, n, self.d)
         graphdef, state = nnx.split(self)

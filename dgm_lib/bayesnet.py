@@ -34,8 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import check_array, check_positive_int
-from .probability import _check_key
+from ._checks import check_array, check_key, check_positive_int
 
 Array = jax.Array
 
@@ -419,7 +418,7 @@ def sample(key: Array, net: BayesNet, n: int) -> Array:
         int32 array of shape ``(n, n_vars)``, columns in the order of ``net.variables``.
     """
     where = "sample"
-    key = _check_key(where, key)
+    key = check_key(where, key)
     net = _check_net(where, net)
     n = check_positive_int(where, "n", n)
     return _sample(key, net, n)

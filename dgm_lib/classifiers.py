@@ -25,8 +25,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from ._checks import check_array, check_positive_int
-from .probability import _check_key
+from ._checks import check_array, check_key, check_positive_int
 from .train import FitResult, fit
 
 Array = jax.Array
@@ -212,7 +211,7 @@ def fit_logistic_regression(
         the objective (nats per example plus penalty) at every step.
     """
     where = "fit_logistic_regression"
-    key = _check_key(where, key)
+    key = check_key(where, key)
     x = check_array(where, "x", x, shape=("N", "D"))
     num_classes = check_positive_int(where, "num_classes", num_classes)
     y = _check_labels(where, y, x.shape[0], num_classes)

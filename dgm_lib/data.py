@@ -54,7 +54,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import check_array
+from ._checks import check_array, check_key
 
 Name = Literal["binarized_mnist", "mnist", "fashion_mnist", "digits", "auto"]
 Split = Literal["train", "valid", "test"]
@@ -234,23 +234,9 @@ def binarize_stochastic(key: jax.Array, images: jax.Array) -> jax.Array:
     ``E[b] = x``. The same ``key`` gives the same binary images. Works under ``jax.jit``, so a
     training step can draw fresh binary images from each batch.
     """
-    _check_key("binarize_stochastic", key)
+    key = check_key("binarize_stochastic", key)
     x = check_array("binarize_stochastic", "images", images, shape=(..., "pixels"), kind="float")
     return jax.random.bernoulli(key, x).astype(jnp.float32)
-
-
-def _check_key(where: str, key: object) -> None:
-    ok = isinstance(key, jax.Array) and (
-        (jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ())
-        or (key.dtype == jnp.uint32 and key.shape == (2,))
-    )
-    if not ok:
-        got = f"{type(key).__name__}" + (
-            f" {key.dtype}{key.shape}" if hasattr(key, "dtype") else ""
-        )
-        raise TypeError(
-            f"{where}: argument 'key' must be one JAX PRNG key, e.g. jax.random.key(0); got {got}"
-        )
 
 
 # ----------------------------------------------------------------------------- file readers
@@ -593,7 +579,7 @@ def _check_load_args(
             raise ValueError(
                 "load: binarize='stochastic' needs argument 'key', e.g. jax.random.key(0)"
             )
-        _check_key("load", key)
+        check_key("load", key)
     elif key is not None:
         raise ValueError("load: argument 'key' is used only with binarize='stochastic'")
     if not isinstance(download, bool):

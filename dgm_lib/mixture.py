@@ -29,7 +29,7 @@ import numpy as np
 from flax import nnx
 
 from . import probability as prob
-from ._checks import check_array, check_positive_int
+from ._checks import check_array, check_key, check_positive_int
 
 Array = jax.Array
 
@@ -40,16 +40,6 @@ __all__ = [
     "log_responsibilities",
     "mean_nll",
 ]
-
-
-def _check_key(where: str, key: Any) -> Array:
-    typed = hasattr(key, "dtype") and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
-    if not typed or key.shape != ():
-        got = f"dtype {key.dtype}, shape {tuple(key.shape)}" if hasattr(key, "dtype") else key
-        raise TypeError(
-            f"{where}: argument 'key' must be one key from jax.random.key(seed); got {got}"
-        )
-    return key
 
 
 def log_responsibilities(x: Array, logits: Array, means: Array, log_vars: Array) -> Array:
@@ -93,7 +83,7 @@ def initial_parameters(key: Array, x: Array, num_components: int) -> tuple[Array
         ``(logits (K,), means (K, D), log_vars (K, D))``, float32.
     """
     where = "initial_parameters"
-    key = _check_key(where, key)
+    key = check_key(where, key)
     x = check_array(where, "x", x, shape=("N", "D"))
     k = check_positive_int(where, "num_components", num_components)
     n = x.shape[0]
@@ -202,7 +192,7 @@ class ConditionalGaussianMixture(nnx.Module):
         points (``x`` of shape ``(N, D)``, integer ``labels`` of shape ``(N,)`` in
         ``[0, num_classes)``)."""
         where = "ConditionalGaussianMixture.from_data"
-        key = _check_key(where, key)
+        key = check_key(where, key)
         x = check_array(where, "x", x, shape=("N", "D"))
         labels = np.asarray(check_array(where, "labels", labels, shape=(x.shape[0],), kind="int"))
         c = check_positive_int(where, "num_classes", num_classes)

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import betaln, gammaln, xlog1py, xlogy
 
-from ._checks import check_array, check_broadcastable, check_positive_int
+from ._checks import check_array, check_broadcastable, check_key, check_positive_int
 
 Array = jax.Array
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -62,20 +62,6 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 # Small checks shared by the functions below
 # --------------------------------------------------------------------------------------------
-
-
-def _check_key(where: str, key: Any) -> Array:
-    """Accept a typed key (``jax.random.key``) or a raw ``uint32[2]`` key (``PRNGKey``)."""
-    dtype = getattr(key, "dtype", None)
-    shape = tuple(getattr(key, "shape", (None,)))
-    if dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key) and shape == ():
-        return key
-    if dtype is not None and dtype == jnp.uint32 and shape == (2,):
-        return key
-    raise TypeError(
-        f"{where}: argument 'key' must be a single random key, jax.random.key(seed), of shape (); "
-        f"got {type(key).__name__} with dtype {dtype} and shape {shape}"
-    )
 
 
 def _batch_shape(shape: tuple[int, ...]) -> np.ndarray:
@@ -516,7 +502,7 @@ def sample_bernoulli(key: Array, logits: Array) -> Array:
         float32 array of zeros and ones, the shape of ``logits``.
     """
     where = "sample_bernoulli"
-    key = _check_key(where, key)
+    key = check_key(where, key)
     logits = check_array(where, "logits", logits)
     return _sample_bernoulli(key, logits)
 
@@ -543,7 +529,7 @@ def sample_categorical(key: Array, logits: Array, shape: tuple[int, ...] = ()) -
         int32 indices in ``{0, ..., K-1}``, shape ``(*shape, *logits.shape[:-1])``.
     """
     where = "sample_categorical"
-    key = _check_key(where, key)
+    key = check_key(where, key)
     logits = check_array(where, "logits", logits, shape=(..., "K"))
     if not isinstance(shape, tuple) or not all(
         isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 0 for s in shape
@@ -576,7 +562,7 @@ def sample_diag_normal(key: Array, mean: Array, log_var: Array) -> Array:
         float32 draws, the broadcast shape of ``mean`` and ``log_var``.
     """
     where = "sample_diag_normal"
-    key = _check_key(where, key)
+    key = check_key(where, key)
     mean = check_array(where, "mean", mean)
     log_var = check_array(where, "log_var", log_var)
     check_broadcastable(where, mean=mean, log_var=log_var)
@@ -612,7 +598,7 @@ def sample_mixture_of_gaussians(
         float32 draws, shape ``(n, D)``.
     """
     where = "sample_mixture_of_gaussians"
-    key = _check_key(where, key)
+    key = check_key(where, key)
     logits, means, log_vars = _check_mixture(where, logits, means, log_vars)
     n = check_positive_int(where, "n", n)
     return _sample_mixture_of_gaussians(key, logits, means, log_vars, n)
@@ -715,7 +701,7 @@ def monte_carlo(
         reuse the same function objects to avoid recompiling.
     """
     where = "monte_carlo"
-    key = _check_key(where, key)
+    key = check_key(where, key)
     n = check_positive_int(where, "n", n)
     values = _monte_carlo_values(key, sampler, g, n)
     return estimate_from_samples(values)
@@ -770,7 +756,7 @@ def importance_sampling(
         An :class:`Estimate`.
     """
     where = "importance_sampling"
-    key = _check_key(where, key)
+    key = check_key(where, key)
     n = check_positive_int(where, "n", n)
     log_w, values = _importance_terms(key, proposal_sampler, log_q, log_p, g, n)
     return estimate_from_samples(jnp.exp(_broadcast_weights(log_w, values)) * values)
@@ -821,7 +807,7 @@ def self_normalised_importance_sampling(
         An :class:`Estimate`.
     """
     where = "self_normalised_importance_sampling"
-    key = _check_key(where, key)
+    key = check_key(where, key)
     n = check_positive_int(where, "n", n)
     log_w, values = _importance_terms(key, proposal_sampler, log_q, log_p_tilde, g, n)
     mean, stderr = _self_normalised(log_w, values.astype(jnp.float32))

@@ -33,14 +33,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from functools import partial
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import i0e
 
-from ._checks import check_array, check_positive_int
+from ._checks import check_array, check_key, check_positive_int
 
 DATASETS = (
     "two_moons",
@@ -77,16 +76,6 @@ def _check_name(where: str, name: str, valid: tuple[str, ...]) -> str:
     if name not in valid:
         raise ValueError(f"{where}: unknown name {name!r}; valid names are {', '.join(valid)}")
     return name
-
-
-def _check_key(where: str, key: Any) -> jax.Array:
-    typed = hasattr(key, "dtype") and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
-    if not typed or key.shape != ():
-        got = f"dtype {key.dtype}, shape {tuple(key.shape)}" if hasattr(key, "dtype") else key
-        raise TypeError(
-            f"{where}: argument 'key' must be one key from jax.random.key(seed); got {got}"
-        )
-    return key
 
 
 def _eight_gaussian_centres() -> jax.Array:
@@ -181,7 +170,7 @@ def sample(key: jax.Array, name: str, n: int) -> jax.Array:
       float32 array of shape ``(n, 2)``.
     """
     where = "toy2d.sample"
-    key = _check_key(where, key)
+    key = check_key(where, key)
     name = _check_name(where, name, DATASETS)
     return _sample(key, name, check_positive_int(where, "n", n))
 
@@ -286,7 +275,7 @@ def entropy_monte_carlo(key: jax.Array, name: str, n: int = 100_000) -> tuple[fl
       std(log p(x_i)) / √n.
     """
     where = "toy2d.entropy_monte_carlo"
-    key = _check_key(where, key)
+    key = check_key(where, key)
     name = _check_name(where, name, DENSITIES)
     if check_positive_int(where, "n", n) < 2:
         raise ValueError(f"{where}: argument 'n' must be at least 2 for a standard error")

@@ -42,7 +42,7 @@ from flax import nnx
 from jax import lax
 from tqdm.auto import tqdm
 
-from ._checks import check_array, check_positive_int
+from ._checks import check_array, check_key, check_positive_int
 
 Data = Any  # one array (N, ...) or a pytree (tuple, dict) of arrays sharing the leading N
 LossFn = Callable[[nnx.Module, Data, jax.Array], jax.Array]
@@ -104,19 +104,6 @@ def _check_data(where: str, data: Data) -> tuple[Data, int]:
     if first[1] == 0:
         raise ValueError(f"{where}: argument 'data' holds no examples (leading axis of size 0)")
     return jax.tree_util.tree_unflatten(treedef, arrays), first[1]
-
-
-def _check_key(where: str, key: Any) -> jax.Array:
-    """A single typed key from ``jax.random.key``; a legacy uint32 ``PRNGKey`` is wrapped."""
-    if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-        if key.shape == ():
-            return key
-    elif isinstance(key, jax.Array) and key.dtype == jnp.uint32 and key.shape == (2,):
-        return jax.random.wrap_key_data(key)
-    raise TypeError(
-        f"{where}: argument 'key' must be one key from jax.random.key(seed); "
-        f"got {type(key).__name__} with shape {getattr(key, 'shape', None)}"
-    )
 
 
 def _batch_order(key: jax.Array, n: int, batch_size: int) -> Iterator[np.ndarray]:
@@ -183,7 +170,7 @@ def fit(
             f"examples in 'data' ({n})"
         )
     chunk = min(check_positive_int(where, "steps_per_dispatch", steps_per_dispatch), steps)
-    key = _check_key(where, key)
+    key = check_key(where, key)
     tx = optax.adam(1e-3) if optimizer is None else optimizer
 
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
@@ -272,7 +259,7 @@ def evaluate(
     data, n = _check_data(where, data)
     batch_size = min(check_positive_int(where, "batch_size", batch_size), n)
     if key is not None:
-        key = _check_key(where, key)
+        key = check_key(where, key)
     graphdef, state = nnx.split(model)
     n_batches = -(-n // batch_size)
 

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dgm_lib._checks import check_array, check_broadcastable, check_positive_int, format_shape
+from dgm_lib._checks import (
+    check_array,
+    check_broadcastable,
+    check_key,
+    check_positive_int,
+    format_shape,
+)
 
 
 def test_accepts_matching_shapes_with_named_and_leading_axes() -> None:
@@ -39,3 +46,14 @@ def test_broadcast_and_size_checks() -> None:
         with pytest.raises(ValueError, match="argument 'n' must be a positive int"):
             check_positive_int("f", "n", bad)
     assert format_shape(("batch",)) == "(batch,)"
+
+
+def test_check_key_accepts_one_key_and_refuses_batches_and_seeds() -> None:
+    key = jax.random.key(0)
+    assert check_key("f", key) is key
+    legacy = check_key("f", jax.random.PRNGKey(0))
+    assert jnp.issubdtype(legacy.dtype, jax.dtypes.prng_key) and legacy.shape == ()
+    assert (jax.random.key_data(legacy) == jax.random.PRNGKey(0)).all()
+    for bad in (jax.random.split(key), 0, jnp.zeros(2)):
+        with pytest.raises(TypeError, match=r"f: argument 'key' must be a single random key"):
+            check_key("f", bad)

@@ -630,7 +630,7 @@ def test_as_float_and_flatten_keep_every_pixel_in_raster_order() -> None:
         (
             {"name": "digits", "binarize": "stochastic", "key": 42},
             TypeError,
-            "argument 'key' must be one JAX PRNG key",
+            "argument 'key' must be a single random key",
         ),
         (
             {"name": "digits", "binarize": "threshold", "key": jax.random.key(0)},
@@ -700,12 +700,12 @@ GRAY = np.full((2, 4, 4), 0.5, np.float32)
         (
             lambda: data.binarize_stochastic(0, GRAY),
             TypeError,
-            "binarize_stochastic: argument 'key' must be one JAX PRNG key",
+            "binarize_stochastic: argument 'key' must be a single random key",
         ),
         (
             lambda: data.binarize_stochastic(jax.random.split(jax.random.key(0)), GRAY),
             TypeError,
-            "argument 'key' must be one JAX PRNG key",
+            "argument 'key' must be a single random key",
         ),
         (
             lambda: data.flatten(np.zeros((2, 784))),

@@ -255,7 +255,6 @@ BAD_ARGUMENTS = [
     (lambda: toy2d.sample(KEY, "moons", 3), ValueError, "toy2d.sample.*two_moons"),
     (lambda: toy2d.sample(KEY, "rings", 0), ValueError, "toy2d.sample.*'n'"),
     (lambda: toy2d.sample(KEY, "rings", 2.0), ValueError, "toy2d.sample.*'n'"),
-    (lambda: toy2d.sample(jax.random.PRNGKey(0), "rings", 3), TypeError, "toy2d.sample.*'key'"),
     (lambda: toy2d.sample(jax.random.split(KEY), "rings", 3), TypeError, "toy2d.sample.*'key'"),
     (lambda: toy2d.sample(0, "rings", 3), TypeError, "toy2d.sample.*'key'"),
     (

@@ -248,13 +248,13 @@ def _evaluate(**overrides):
         (_fit, dict(data=np.float32(1.0)), ValueError, "fit: argument 'data' must have shape"),
         (_fit, dict(data=np.array(["a", "b"])), TypeError, "fit: argument 'data' must be"),
         (_fit, dict(data=()), ValueError, "fit: argument 'data' holds no arrays"),
-        (_fit, dict(key=0), TypeError, "fit: argument 'key' must be one key"),
+        (_fit, dict(key=0), TypeError, "fit: argument 'key' must be a single random key"),
         (_fit, dict(key=jax.random.split(jax.random.key(0))), TypeError, "argument 'key'"),
         (_fit, dict(loss_fn=lambda m, b, k: m(b[0])), ValueError, "fit: loss_fn must return a"),
         (_evaluate, dict(batch_size=0), ValueError, "evaluate: argument 'batch_size'"),
         (_evaluate, dict(data={"x": _X, "y": _Y[:3]}), ValueError, "argument 'data['y']' has 3"),
         (_evaluate, dict(fn=lambda m, b: b), ValueError, "evaluate: fn must return one value"),
-        (_evaluate, dict(key="seed"), TypeError, "evaluate: argument 'key' must be one key"),
+        (_evaluate, dict(key="seed"), TypeError, "evaluate: argument 'key' must be a single random key"),
     ],
 )
 def test_bad_arguments_raise_errors_naming_the_argument(call, overrides, error, message):
