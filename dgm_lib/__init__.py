@@ -1,23 +1,43 @@
 """dgm_lib: the library of the CS236 companion book on deep generative models.
 
-Pure functions on arrays in the core modules (``probability``, ``metrics``, ``toy2d``,
-``bayesnet``, ``data``), thin Flax NNX modules at the edges, one training loop (``train.fit``)
-and one plot style (``plot``). Chapters start with ``dgm_lib.start_chapter()`` and size their
-experiments with ``dgm_lib.pick(smoke=..., cpu=..., gpu=...)``.
+Pure functions on arrays in the core modules (``probability``, ``enumeration``,
+``empirical``, ``metrics``, ``toy2d``, ``bayesnet``, ``parameter_counts``, ``data``), thin Flax
+NNX modules at the edges (``mixture``, ``autoregressive``, ``classifiers``), one training loop
+(``train.fit``) and one plot style (``plot``). Chapters start with
+``dgm_lib.start_chapter()`` and size their experiments with
+``dgm_lib.pick(smoke=..., cpu=..., gpu=...)``.
 """
 
-from . import bayesnet, data, empirical, enumeration, metrics, plot, probability, toy2d, train
+from . import (
+    autoregressive,
+    bayesnet,
+    classifiers,
+    data,
+    empirical,
+    enumeration,
+    metrics,
+    mixture,
+    parameter_counts,
+    plot,
+    probability,
+    toy2d,
+    train,
+)
 from .book import glue, run_info, start_chapter
 from .budgets import budget, pick
 
 __all__ = [
+    "autoregressive",
     "bayesnet",
     "budget",
+    "classifiers",
     "data",
     "empirical",
     "enumeration",
     "glue",
     "metrics",
+    "mixture",
+    "parameter_counts",
     "pick",
     "plot",
     "probability",
