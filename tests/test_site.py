@@ -1,7 +1,10 @@
 """The whole site builds with warnings as errors, every chapter executed at the smoke budget.
 
-One build (minutes) serves all the checks in this file: the build script's exit status, the
-figures on each chapter page, the generated notebooks and the execution-status page.
+The build executes each chapter top to bottom in a fresh kernel and stops at the first cell
+that raises, so a check cell whose assertion fails (a wrong derivation, a broken library
+function) fails here with the chapter, the cell and the traceback in the message. One build
+serves every check in this file: each chapter ran, its figures are on its page, its clean
+notebook is linked, and the execution-status page says how it ran.
 """
 
 from __future__ import annotations
@@ -30,6 +33,21 @@ def site(tmp_path_factory) -> Path:
     log = run.stdout + run.stderr
     assert run.returncode == 0, "book build failed (warnings are errors):\n" + log[-6000:]
     return out / "_build" / "html"
+
+
+def test_book_has_chapters() -> None:
+    assert CHAPTERS, "no chapter with a jupytext header listed in _toc.yml"
+
+
+@pytest.mark.parametrize("source", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_chapter_executed_at_smoke_budget(site: Path, source: Path) -> None:
+    html = (site / "chapters" / f"{source.stem}.html").read_text(encoding="utf-8")
+    assert "budget: smoke (DGM_BUDGET=smoke)" in html, (
+        f"{source.stem} must start with dgm.start_chapter() and run at the smoke budget"
+    )
+    status = (site / "chapters" / "execution.html").read_text(encoding="utf-8")
+    row = re.search(rf"chapters/{source.stem}<.*?</tr>", status, re.S)
+    assert row and "✅" in row.group(0), f"{source.stem}: not executed successfully"
 
 
 def test_site_builds_with_every_page(site: Path) -> None:
