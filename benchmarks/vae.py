@@ -1,0 +1,102 @@
+"""VAE costs, measured in one run: training steps/s with train.fit, and the k-sample bound.
+
+1. Steps per second of the 784-200-200-50 tanh VAE (the IWAE paper's architecture) trained
+   with ``dgm_lib.train.fit`` on binary images (``dgm_lib.data.load("auto")``), at the
+   paper's batch of 20 and at 100. Compilation is excluded: two runs, of n and 4n steps,
+   and the rate is the extra steps over the extra time (n set by the budget).
+2. The k-sample bound ``VAE.iwae_bound(key, x, k)`` (all k draws in one batched pass) for
+   k = 1, 5, 50, 500, 5000, against a Python loop that draws and decodes one sample per
+   iteration (each iteration jitted) and combines the log-weights with log-mean-exp, for
+   k = 5 and 50; the ratio is loop time over batched time.
+
+Run: ``.venv/bin/python benchmarks/vae.py``. Prints one table; nothing is written.
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+import dgm_lib as dgm
+from dgm_lib import latent, train
+
+
+def _timed(fn, repeats: int = 3) -> float:
+    """Best wall time of ``fn()`` (which must block) over ``repeats`` calls, after one warm-up."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def fit_rate(x: np.ndarray, batch_size: int, steps: int) -> float:
+    """Training steps per second of train.fit, compilation excluded."""
+
+    def run(n: int) -> float:
+        model = latent.VAE(x.shape[1], 50, (200, 200), rngs=nnx.Rngs(0))
+        start = time.perf_counter()
+        train.fit(model, latent.vae_loss, x, key=jax.random.key(0), steps=n,
+                  batch_size=batch_size, steps_per_dispatch=min(n, 500), progress=False)
+        return time.perf_counter() - start
+
+    short, long = run(steps), run(4 * steps)
+    if long - short < 0.2 * long:
+        raise RuntimeError(
+            f"fit_rate: {steps} and {4 * steps} steps took {short:.2f} s and {long:.2f} s; the "
+            "difference is within the noise of compilation, raise 'steps'"
+        )
+    return 3 * steps / (long - short)
+
+
+def main() -> None:
+    info = dgm.run_info()
+    ds = dgm.data.load("auto", "train")
+    x = dgm.data.flatten(dgm.data.as_float(ds))[:10_000].astype(np.float32)
+    print(info)
+    print(ds.describe())
+    print()
+    print(f"| training ({x.shape[1]}-200-200-50 tanh, Adam) | steps/s |")
+    print("|---|---|")
+    n = dgm.pick(smoke=100, cpu=500, gpu=20_000)
+    for batch_size, steps in ((20, 2 * n), (100, n)):
+        print(f"| train.fit, batch {batch_size} | {fit_rate(x, batch_size, steps):.0f} |")
+
+    model = latent.VAE(x.shape[1], 50, (200, 200), rngs=nnx.Rngs(0))
+    graphdef, state = nnx.split(model)
+    batch = jnp.asarray(x[:10])
+    key = jax.random.key(1)
+
+    @jax.jit
+    def one_sample(state, key):
+        m = nnx.merge(graphdef, state)
+        return latent.log_weights(*m._log_weights(key, batch, 1)[:3])[0]
+
+    bound = jax.jit(lambda state, key, k: nnx.merge(graphdef, state).iwae_bound(key, batch, k),
+                    static_argnums=2)
+
+    def loop(k: int) -> jax.Array:
+        log_w = jnp.stack([one_sample(state, jax.random.fold_in(key, i)) for i in range(k)])
+        return latent.iwae_bound(log_w).block_until_ready()
+
+    print()
+    print("| k | batched bound (ms) | Python loop (ms) | loop / batched |")
+    print("|---|---|---|---|")
+    for k in (1, 5, 50, 500, 5000):
+        t_vec = _timed(lambda k=k: bound(state, key, k).block_until_ready())
+        if k in (5, 50):
+            t_loop = _timed(lambda k=k: loop(k))
+            print(f"| {k} | {1e3 * t_vec:.2f} | {1e3 * t_loop:.2f} | {t_loop / t_vec:.1f} |")
+        else:
+            print(f"| {k} | {1e3 * t_vec:.2f} | | |")
+    print("\nbatch of 10 images; the bound's time per image is the table's value / 10.")
+
+
+if __name__ == "__main__":
+    main()
