@@ -164,7 +164,7 @@ def fvsbn_logits(bias: Array, weight: Array, x: Array) -> Array:
     return bias + x @ (weight * strictly_lower_mask(d)).T
 
 
-def _scan_sample(
+def scan_sample(
     key: Array, conditionals: Conditionals, values: Array, mask: Array, order: Array
 ) -> Array:
     """Ancestral sampling as one ``lax.scan`` over the positions in ``order``."""
@@ -182,7 +182,7 @@ def _scan_sample(
     return x
 
 
-def _check_observed(where: str, observed: Any, n: int, d: int) -> tuple[Array, Array]:
+def check_observed(where: str, observed: Any, n: int, d: int) -> tuple[Array, Array]:
     """``(values, mask)`` of shapes ``(n, d)``; no observation gives zeros and all-False."""
     if observed is None:
         return jnp.zeros((n, d), jnp.float32), jnp.zeros((n, d), bool)
@@ -200,7 +200,7 @@ def _check_observed(where: str, observed: Any, n: int, d: int) -> tuple[Array, A
     return values.astype(jnp.float32), mask
 
 
-def _check_order(where: str, order: Any, d: int) -> Array:
+def check_order(where: str, order: Any, d: int) -> Array:
     if order is None:
         return jnp.arange(d, dtype=jnp.int32)
     order = check_array(where, "order", order, shape=(d,), kind="int")
@@ -258,8 +258,8 @@ def sample_autoregressive(
         )
     n = check_positive_int(where, "n", n)
     d = check_positive_int(where, "d", d)
-    values, mask = _check_observed(where, observed, n, d)
-    return _scan_sample(key, conditionals, values, mask, _check_order(where, order, d))
+    values, mask = check_observed(where, observed, n, d)
+    return scan_sample(key, conditionals, values, mask, check_order(where, order, d))
 
 
 @partial(jax.jit, static_argnums=0)
@@ -270,7 +270,7 @@ def _sample_module(
     every parameter value, and it also runs inside an outer trace."""
     model = nnx.merge(graphdef, state, copy=True)
     order = jnp.arange(model.d, dtype=jnp.int32)
-    return _scan_sample(key, model.conditionals, values, mask, order)
+    return scan_sample(key, model.conditionals, values, mask, order)
 
 
 def nll_loss(model: AutoregressiveBernoulli, x: Array, key: Array) -> Array:
@@ -337,7 +337,7 @@ class AutoregressiveBernoulli(nnx.Module):
         where = f"{type(self).__name__}.sample"
         key = check_key(where, key)
         n = check_positive_int(where, "n", n)
-        values, mask = _check_observed(where, observed, n, self.d)
+        values, mask = check_observed(where, observed, n, self.d)
         graphdef, state = nnx.split(self)
         return _sample_module(graphdef, state, key, values, mask)
 

@@ -44,10 +44,10 @@ from jax import lax
 from ._checks import check_array, check_key, check_positive_int
 from .autoregressive import (
     AutoregressiveBernoulli,
-    _check_observed,
-    _check_order,
-    _scan_sample,
+    check_observed,
+    check_order,
     log_prob_from_logits,
+    scan_sample,
 )
 from .probability import log_mean_exp
 
@@ -123,7 +123,7 @@ def input_degrees(order: Array) -> Array:
     """
     where = "input_degrees"
     order = check_array(where, "order", order, shape=("D",), kind="int")
-    order = _check_order(where, order, order.shape[0])
+    order = check_order(where, order, order.shape[0])
     return jnp.zeros_like(order).at[order].set(jnp.arange(1, order.shape[0] + 1, dtype=jnp.int32))
 
 
@@ -153,7 +153,7 @@ def made_degrees(key: Array | None, order: Array, hidden_sizes: Sequence[int]) -
     order = check_array(where, "order", order, shape=("D",), kind="int")
     d = _check_d_at_least_2(where, order.shape[0])
     sizes = _check_hidden_sizes(where, hidden_sizes)
-    order = np.asarray(_check_order(where, order, d))
+    order = np.asarray(check_order(where, order, d))
     rng = None if key is None else _host_rng(key)
     return [jnp.asarray(m) for m in _made_degrees(rng, order, sizes)]
 
@@ -495,7 +495,7 @@ class MADE(AutoregressiveBernoulli):
         key = check_key(where, key)
         n = check_positive_int(where, "n", n)
         mask_index = _check_mask_index(where, mask_index, self.num_masks)
-        values, mask = _check_observed(where, observed, n, self.d)
+        values, mask = check_observed(where, observed, n, self.d)
         graphdef, state = nnx.split(self)
         return _sample_made(graphdef, state, key, values, mask, mask_index)
 
@@ -533,7 +533,7 @@ def _sample_made(
 ) -> Array:
     """One compilation per graph serves every parameter value and every mask index."""
     model = nnx.merge(graphdef, state, copy=True)
-    return _scan_sample(
+    return scan_sample(
         key,
         lambda x: model.conditionals(x, mask_index),
         values,

@@ -33,7 +33,7 @@ from flax import nnx
 from jax import lax
 
 from ._checks import check_array, check_key, check_positive_int
-from .autoregressive import _check_observed
+from .autoregressive import check_observed
 from .nade import _nade_preactivations
 from .probability import _log_normal
 
@@ -187,7 +187,7 @@ class RNADE(nnx.Module):
         where = "RNADE.sample"
         key = check_key(where, key)
         n = check_positive_int(where, "n", n)
-        values, mask = _check_observed(where, observed, n, self.d)
+        values, mask = check_observed(where, observed, n, self.d)
         graphdef, state = nnx.split(self)
         return _sample_rnade(graphdef, state, key, values, mask)
 

@@ -37,7 +37,7 @@ from flax import nnx
 from jax import lax
 
 from ._checks import check_array, check_key, check_positive_int
-from .autoregressive import AutoregressiveBernoulli, _check_observed
+from .autoregressive import AutoregressiveBernoulli, check_observed
 from .probability import _sample_bernoulli
 
 Array = jax.Array
@@ -231,7 +231,7 @@ class GRUAutoregressive(AutoregressiveBernoulli):
         where = f"{type(self).__name__}.sample"
         key = check_key(where, key)
         n = check_positive_int(where, "n", n)
-        values, mask = _check_observed(where, observed, n, self.d)
+        values, mask = check_observed(where, observed, n, self.d)
         graphdef, state = nnx.split(self)
         return _gru_sample(graphdef, state, key, values, mask)
 
