@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-import scipy.stats as st
+from binary_oracles import chi_square_p_value
 from flax import nnx
 
 from dgm_lib import train
@@ -45,12 +45,6 @@ def randomised(cls, d: int, seed: int = 0, scale: float = 1.5):
     new = [scale * jax.random.normal(k, leaf.shape) for k, leaf in zip(keys, leaves, strict=True)]
     nnx.update(model, jax.tree.unflatten(treedef, new))
     return model
-
-
-def index_of(x: np.ndarray) -> np.ndarray:
-    """Row index in all_binary_vectors(d) of each binary vector (most significant bit first)."""
-    d = x.shape[1]
-    return (x.astype(np.int64) * (2 ** np.arange(d - 1, -1, -1))).sum(axis=1)
 
 
 @pytest.mark.parametrize("cls", MODELS, ids=IDS)
@@ -109,13 +103,6 @@ def test_log_prob_is_the_sum_of_bernoulli_log_masses() -> None:
 def test_strictly_lower_mask_keeps_only_earlier_variables() -> None:
     m = np.asarray(strictly_lower_mask(5))
     np.testing.assert_array_equal(m, np.array([[float(j < i) for j in range(5)] for i in range(5)]))
-
-
-def chi_square_p_value(samples: np.ndarray, log_prob: np.ndarray) -> float:
-    counts = np.bincount(index_of(samples), minlength=len(log_prob))
-    expected = np.exp(np.asarray(log_prob, np.float64))
-    expected *= counts.sum() / expected.sum()  # float32 normalisation, off by ~1e-7
-    return float(st.chisquare(counts, expected).pvalue)
 
 
 @pytest.mark.parametrize("cls", MODELS, ids=IDS)

@@ -15,7 +15,7 @@ import numpy as np
 import optax
 import pytest
 import scipy.special as sp
-import scipy.stats as st
+from binary_oracles import chi_square_p_value
 from flax import nnx
 
 from dgm_lib import train
@@ -47,18 +47,6 @@ def made(d: int, hidden=(8, 8), num_masks: int = 3, seed: int = 0, scale: float 
     new = [jnp.asarray(scale * rng.standard_normal(leaf.shape), jnp.float32) for leaf in leaves]
     nnx.update(model, jax.tree.unflatten(treedef, new))
     return model
-
-
-def index_of(x: np.ndarray) -> np.ndarray:
-    d = x.shape[1]
-    return (x.astype(np.int64) * (2 ** np.arange(d - 1, -1, -1))).sum(axis=1)
-
-
-def chi_square_p_value(samples: np.ndarray, log_prob: np.ndarray) -> float:
-    counts = np.bincount(index_of(samples), minlength=len(log_prob))
-    expected = np.exp(np.asarray(log_prob, np.float64))
-    expected *= counts.sum() / expected.sum()
-    return float(st.chisquare(counts, expected).pvalue)
 
 
 def in_order(a: np.ndarray, order: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-import scipy.stats as st
+from binary_oracles import chi_square_p_value
 from flax import nnx
 
 from dgm_lib import train
@@ -35,19 +35,6 @@ def randomised(model: nnx.Module, seed: int, scale: float = 1.0) -> nnx.Module:
 
 def nade(d: int, hidden: int = 4, seed: int = 0, scale: float = 1.0) -> NADE:
     return randomised(NADE(jax.random.key(seed), d, hidden), seed + 100, scale)
-
-
-def index_of(x: np.ndarray) -> np.ndarray:
-    """Row index in all_binary_vectors(d) of each binary vector (most significant bit first)."""
-    d = x.shape[1]
-    return (x.astype(np.int64) * (2 ** np.arange(d - 1, -1, -1))).sum(axis=1)
-
-
-def chi_square_p_value(samples: np.ndarray, log_prob: np.ndarray) -> float:
-    counts = np.bincount(index_of(samples), minlength=len(log_prob))
-    expected = np.exp(np.asarray(log_prob, np.float64))
-    expected *= counts.sum() / expected.sum()
-    return float(st.chisquare(counts, expected).pvalue)
 
 
 @pytest.mark.parametrize("d", [1, 2, 5, 10])

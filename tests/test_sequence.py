@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-import scipy.stats as st
+from binary_oracles import chi_square_p_value
 from flax import nnx
 
 from dgm_lib import train
@@ -80,18 +80,6 @@ D = 6  # most tests use this length, so their compiled functions are shared
 N = 20_000  # samples per chi-square test (all sampling tests draw this many, for the same reason)
 MAKERS = [gru, transformer]
 IDS = ["GRU", "transformer"]
-
-
-def index_of(x: np.ndarray) -> np.ndarray:
-    d = x.shape[1]
-    return (x.astype(np.int64) * (2 ** np.arange(d - 1, -1, -1))).sum(axis=1)
-
-
-def chi_square_p_value(samples: np.ndarray, log_prob: np.ndarray) -> float:
-    counts = np.bincount(index_of(samples), minlength=len(log_prob))
-    expected = np.exp(np.asarray(log_prob, np.float64))
-    expected *= counts.sum() / expected.sum()
-    return float(st.chisquare(counts, expected).pvalue)
 
 
 def sigmoid(a: np.ndarray) -> np.ndarray:
