@@ -88,10 +88,10 @@ class Bijector(nnx.Module):
         return self._inverse(self._check("inverse_and_log_det", "x", x, self.output_shape))
 
     def _forward(self, z: Array) -> tuple[Array, Array]:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define _forward(z) (abstract)")
 
     def _inverse(self, x: Array) -> tuple[Array, Array]:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define _inverse(x) (abstract)")
 
 
 # ----------------------------------------------------------------------------- planar
