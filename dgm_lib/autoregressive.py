@@ -302,6 +302,9 @@ class AutoregressiveBernoulli(nnx.Module):
     """
 
     d: int
+    # The compiled sampler ``(graphdef, state, key, values, mask) -> (n, D)``; a model with a
+    # cheaper recurrence (e.g. a GRU carrying its state) sets its own.
+    _sampler = staticmethod(_sample_module)
 
     def conditionals(self, x: Array) -> Array:
         r"""Logits of :math:`p(x_i = 1 \mid x_{<i})` for all ``i``, shape ``(batch, D)``."""
@@ -339,7 +342,7 @@ class AutoregressiveBernoulli(nnx.Module):
         n = check_positive_int(where, "n", n)
         values, mask = check_observed(where, observed, n, self.d)
         graphdef, state = nnx.split(self)
-        return _sample_module(graphdef, state, key, values, mask)
+        return self._sampler(graphdef, state, key, values, mask)
 
 
 class IndependentBernoulli(AutoregressiveBernoulli):

@@ -37,7 +37,7 @@ from flax import nnx
 from jax import lax
 
 from ._checks import check_array, check_key, check_positive_int
-from .autoregressive import AutoregressiveBernoulli, check_observed
+from .autoregressive import AutoregressiveBernoulli
 from .probability import _sample_bernoulli
 
 Array = jax.Array
@@ -176,6 +176,10 @@ def _gru_sample(
 class GRUAutoregressive(AutoregressiveBernoulli):
     r"""A GRU over the ``D`` binary variables in their natural order (pixels in raster order).
 
+    ``sample`` (inherited) runs :func:`_gru_sample`: one ``lax.scan`` of ``D`` GRU steps whose
+    carried state summarises the past, O(D) work instead of a full pass per pixel; observed
+    entries are kept exactly and fed to the GRU like drawn ones.
+
     Parameters (``nnx.Param``, see :class:`GRUParams`): gates ``w_in`` ``(3, H)``, ``w_h``
     ``(3, H, H)``, ``bias`` ``(3, H)``; the initial state ``h0`` ``(H,)``; the readout ``(H,)``
     and a per-position ``out_bias`` ``(D,)`` (the only place the model is told WHERE it is,
@@ -194,6 +198,8 @@ class GRUAutoregressive(AutoregressiveBernoulli):
     :math:`\ell_i = v^\top h_{i-1} + b_i`, or keep the observed value, then update
     :math:`h_i`); ``params() -> GRUParams``.
     """
+
+    _sampler = staticmethod(_gru_sample)
 
     def __init__(self, key: Array, d: int, hidden: int = 64) -> None:
         where = "GRUAutoregressive"
@@ -215,25 +221,6 @@ class GRUAutoregressive(AutoregressiveBernoulli):
     def conditionals(self, x: Array) -> Array:
         """:func:`gru_logits`: shape ``(batch, D)``, one scan over the sequence."""
         return gru_logits(self.params(), self._check_x("conditionals", x))
-
-    def sample(self, key: Array, n: int, observed: tuple[Array, Array] | None = None) -> Array:
-        """``n`` samples by one ``lax.scan`` of ``D`` GRU steps (the state carries the past).
-
-        Args:
-            key: a ``jax.random.key``.
-            n: the number of samples, a positive int.
-            observed: ``None`` or ``(values (n, D), mask (n, D) or (D,))``; the entries where
-                ``mask`` is true are kept exactly and fed to the GRU like drawn ones.
-
-        Returns:
-            float32 array of shape ``(n, D)`` of zeros and ones.
-        """
-        where = f"{type(self).__name__}.sample"
-        key = check_key(where, key)
-        n = check_positive_int(where, "n", n)
-        values, mask = check_observed(where, observed, n, self.d)
-        graphdef, state = nnx.split(self)
-        return _gru_sample(graphdef, state, key, values, mask)
 
 
 # --------------------------------------------------------------------------------------------
