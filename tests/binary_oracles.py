@@ -1,9 +1,14 @@
-"""Oracles shared by the tests of the binary autoregressive models."""
+"""Oracles and compiled helpers shared by the tests of the binary autoregressive models."""
 
 from __future__ import annotations
 
+from functools import partial
+
+import jax
+import jax.numpy as jnp
 import numpy as np
 import scipy.stats as st
+from flax import nnx
 
 
 def index_of(x: np.ndarray) -> np.ndarray:
@@ -19,3 +24,25 @@ def chi_square_p_value(samples: np.ndarray, log_prob: np.ndarray) -> float:
     expected = np.exp(np.asarray(log_prob, np.float64))
     expected *= counts.sum() / expected.sum()
     return float(st.chisquare(counts, expected).pvalue)
+
+
+@partial(jax.jit, static_argnums=0)
+def _log_prob(graphdef, state, x):
+    return nnx.merge(graphdef, state, copy=True).log_prob(x)
+
+
+@partial(jax.jit, static_argnums=0)
+def _jacobian(graphdef, state, x):
+    model = nnx.merge(graphdef, state, copy=True)
+    return jax.jacfwd(lambda v: model.conditionals(v[None])[0])(x)
+
+
+# Compiled once per model structure (nnx.split's graph) and shape, shared by the tests.
+def log_prob(model, x):
+    """``model.log_prob(x)`` under one jit per model structure and shape."""
+    return _log_prob(*nnx.split(model), jnp.asarray(x))
+
+
+def jacobian(model, x) -> np.ndarray:
+    """Jacobian of ``model.conditionals`` at one input vector ``x`` (D,), shape ``(D, D)``."""
+    return np.asarray(_jacobian(*nnx.split(model), x))

@@ -9,14 +9,12 @@ stack of masks can reach, grown by Minkowski sums in plain Python; ``scipy.stats
 
 from __future__ import annotations
 
-from functools import partial
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from binary_oracles import chi_square_p_value
+from binary_oracles import chi_square_p_value, jacobian, log_prob
 from flax import nnx
 
 from dgm_lib import train
@@ -47,26 +45,6 @@ def perturbed(model: nnx.Module, seed: int = 0, scale: float = 0.5) -> nnx.Modul
 
 def small_pixelcnn(shape=(3, 3), seed: int = 0, **kwargs) -> PixelCNN:
     return perturbed(PixelCNN(jax.random.key(seed), shape, **{**SMALL, **kwargs}), seed=seed + 1)
-
-
-@partial(jax.jit, static_argnums=0)
-def _log_prob(graphdef, state, x):
-    return nnx.merge(graphdef, state, copy=True).log_prob(x)
-
-
-@partial(jax.jit, static_argnums=0)
-def _jacobian(graphdef, state, x):
-    model = nnx.merge(graphdef, state, copy=True)
-    return jax.jacfwd(lambda v: model.conditionals(v[None])[0])(x)
-
-
-# Compiled once per model structure (nnx.split's graph) and shape, shared by the tests.
-def log_prob(model, x):
-    return _log_prob(*nnx.split(model), jnp.asarray(x))
-
-
-def jacobian(model, x) -> np.ndarray:
-    return np.asarray(_jacobian(*nnx.split(model), x))
 
 
 def jacobian_at_random_input(model, seed: int = 2) -> np.ndarray:

@@ -9,14 +9,12 @@ autoregressive property read off the Jacobian); the generic ``sample_autoregress
 
 from __future__ import annotations
 
-from functools import partial
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from binary_oracles import chi_square_p_value
+from binary_oracles import chi_square_p_value, jacobian, log_prob
 from flax import nnx
 
 from dgm_lib import train
@@ -54,26 +52,6 @@ def gru(d: int, seed: int = 0) -> GRUAutoregressive:
 def transformer(d: int, seed: int = 0) -> CausalTransformer:
     model = CausalTransformer(jax.random.key(seed), d, width=8, n_layers=2, n_heads=2)
     return perturbed(model, seed=seed + 1)
-
-
-@partial(jax.jit, static_argnums=0)
-def _log_prob(graphdef, state, x):
-    return nnx.merge(graphdef, state, copy=True).log_prob(x)
-
-
-@partial(jax.jit, static_argnums=0)
-def _jacobian(graphdef, state, x):
-    model = nnx.merge(graphdef, state, copy=True)
-    return jax.jacfwd(lambda v: model.conditionals(v[None])[0])(x)
-
-
-# Compiled once per model structure (nnx.split's graph) and shape, shared by the tests.
-def log_prob(model, x):
-    return _log_prob(*nnx.split(model), jnp.asarray(x))
-
-
-def jacobian(model, x) -> np.ndarray:
-    return np.asarray(_jacobian(*nnx.split(model), x))
 
 
 D = 6  # most tests use this length, so their compiled functions are shared
