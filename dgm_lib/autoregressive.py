@@ -18,7 +18,9 @@ The contract (DESIGN section 3), shared by every subclass of :class:`Autoregress
   (:func:`log_prob_from_logits`).
 - ``model.sample(key, n, observed=None)``: ``n`` samples by ancestral sampling, a
   ``jax.lax.scan`` over the dimensions (:func:`sample_autoregressive`); ``observed`` fixes
-  known values (inpainting).
+  known values (inpainting). Each step reads one conditional through the model's
+  :class:`Recurrence`: by default a whole pass of ``conditionals`` on the vector drawn so far;
+  NADE, MADE, the GRU and PixelCNN carry a smaller state, so a step costs far less.
 
 Modules hold parameters only (Flax NNX); the maths is in the pure functions
 :func:`independent_logits`, :func:`markov_chain_logits` and :func:`fvsbn_logits`.
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -47,6 +49,8 @@ __all__ = [
     "AutoregressiveBernoulli",
     "IndependentBernoulli",
     "MarkovChainBernoulli",
+    "Recurrence",
+    "canvas_recurrence",
     "fvsbn_logits",
     "independent_logits",
     "log_prob_from_logits",
@@ -54,6 +58,7 @@ __all__ = [
     "nll_loss",
     "sample_autoregressive",
     "strictly_lower_mask",
+    "teacher_forced_logits",
 ]
 
 
@@ -164,22 +169,77 @@ def fvsbn_logits(bias: Array, weight: Array, x: Array) -> Array:
     return bias + x @ (weight * strictly_lower_mask(d)).T
 
 
+class Recurrence(NamedTuple):
+    r"""How a model computes its conditionals ONE AT A TIME, as ancestral sampling needs them.
+
+    ``read(state, i)`` is the logit :math:`\ell_i` of variable ``i`` (shape ``(n,)``) given
+    the variables written so far; ``write(state, i, x_i)`` records the value of variable ``i``
+    and returns the new state. Starting from ``state`` and visiting the variables in order,
+    each read must equal ``conditionals(x)[:, i]`` (the tests check it for every model with
+    :func:`teacher_forced_logits`). The canvas recurrence (:func:`canvas_recurrence`: state =
+    the vector itself, read = a whole pass of ``conditionals``) fits every model; a model
+    with a cheaper one carries less (a GRU its hidden state, NADE and MADE the first layer's
+    pre-activations), so a step costs a fraction of a pass.
+    """
+
+    state: Any
+    read: Callable[[Any, Array], Array]
+    write: Callable[[Any, Array, Array], Any]
+
+
+def canvas_recurrence(conditionals: Conditionals, canvas: Array) -> Recurrence:
+    """The recurrence of any model: carry the vector, read one entry of a full pass."""
+
+    def read(x: Array, i: Array) -> Array:
+        return lax.dynamic_index_in_dim(conditionals(x), i, axis=1, keepdims=False)
+
+    def write(x: Array, i: Array, x_i: Array) -> Array:
+        return lax.dynamic_update_index_in_dim(x, x_i, i, axis=1)
+
+    return Recurrence(canvas, read, write)
+
+
 def scan_sample(
-    key: Array, conditionals: Conditionals, values: Array, mask: Array, order: Array
+    key: Array, recurrence: Recurrence, values: Array, mask: Array, order: Array
 ) -> Array:
-    """Ancestral sampling as one ``lax.scan`` over the positions in ``order``."""
+    """Ancestral sampling as one ``lax.scan`` over the positions in ``order``: at step ``t``,
+    read the logit of ``i = order[t]``, draw it (or keep the observed value), write it."""
     keys = jax.random.split(key, order.shape[0])
 
-    def step(x: Array, inputs: tuple[Array, Array]) -> tuple[Array, None]:
+    def step(state: Any, inputs: tuple[Array, Array]) -> tuple[Any, Array]:
         i, k = inputs
-        logit = lax.dynamic_index_in_dim(conditionals(x), i, axis=1, keepdims=False)
         keep = lax.dynamic_index_in_dim(mask, i, axis=1, keepdims=False)
-        known = lax.dynamic_index_in_dim(x, i, axis=1, keepdims=False)
-        new = jnp.where(keep, known, _sample_bernoulli(k, logit))
-        return lax.dynamic_update_index_in_dim(x, new, i, axis=1), None
+        known = lax.dynamic_index_in_dim(values, i, axis=1, keepdims=False)
+        x_i = jnp.where(keep, known, _sample_bernoulli(k, recurrence.read(state, i)))
+        return recurrence.write(state, i, x_i), x_i
 
-    x, _ = lax.scan(step, jnp.where(mask, values, 0.0), (order, keys))
-    return x
+    _, columns = lax.scan(step, recurrence.state, (order, keys))  # columns[t] = x[:, order[t]]
+    return jnp.zeros_like(values).at[:, order].set(columns.T)
+
+
+def teacher_forced_logits(recurrence: Recurrence, x: Array, order: Array | None = None) -> Array:
+    r"""Run a :class:`Recurrence` along a GIVEN vector: read :math:`\ell_i`, then write the
+    data's :math:`x_i`, in ``order``. For a correct recurrence the result equals the model's
+    one-pass ``conditionals(x)``; it is how the tests check every sampler's arithmetic.
+
+    Args:
+        recurrence: a :class:`Recurrence` whose state holds nothing written yet.
+        x: float32 zeros and ones, shape ``(n, D)``.
+        order: a permutation of ``0..D-1`` (int array ``(D,)``); ``None`` is the natural order.
+
+    Returns:
+        float32 array of shape ``(n, D)``: the logits read at each variable.
+    """
+    where = "teacher_forced_logits"
+    x = check_array(where, "x", x, shape=("n", "D"))
+    order = check_order(where, order, x.shape[1])
+
+    def step(state: Any, i: Array) -> tuple[Any, Array]:
+        x_i = lax.dynamic_index_in_dim(x, i, axis=1, keepdims=False)
+        return recurrence.write(state, i, x_i), recurrence.read(state, i)
+
+    _, columns = lax.scan(step, recurrence.state, order)
+    return jnp.zeros_like(x).at[:, order].set(columns.T)
 
 
 def check_observed(where: str, observed: Any, n: int, d: int) -> tuple[Array, Array]:
@@ -259,18 +319,20 @@ def sample_autoregressive(
     n = check_positive_int(where, "n", n)
     d = check_positive_int(where, "d", d)
     values, mask = check_observed(where, observed, n, d)
-    return scan_sample(key, conditionals, values, mask, check_order(where, order, d))
+    recurrence = canvas_recurrence(conditionals, jnp.where(mask, values, 0.0))
+    return scan_sample(key, recurrence, values, mask, check_order(where, order, d))
 
 
 @partial(jax.jit, static_argnums=0)
 def _sample_module(
     graphdef: nnx.GraphDef, state: nnx.State, key: Array, values: Array, mask: Array
 ) -> Array:
-    """Sample a split module: plain ``jax.jit`` keyed on the graph, so one compilation serves
-    every parameter value, and it also runs inside an outer trace."""
+    """Sample a split module with its :meth:`~AutoregressiveBernoulli.recurrence`: plain
+    ``jax.jit`` keyed on the graph, so one compilation serves every parameter value, and it
+    also runs inside an outer trace."""
     model = nnx.merge(graphdef, state, copy=True)
     order = jnp.arange(model.d, dtype=jnp.int32)
-    return scan_sample(key, model.conditionals, values, mask, order)
+    return scan_sample(key, model.recurrence(jnp.where(mask, values, 0.0)), values, mask, order)
 
 
 def nll_loss(model: AutoregressiveBernoulli, x: Array, key: Array) -> Array:
@@ -302,13 +364,17 @@ class AutoregressiveBernoulli(nnx.Module):
     """
 
     d: int
-    # The compiled sampler ``(graphdef, state, key, values, mask) -> (n, D)``; a model with a
-    # cheaper recurrence (e.g. a GRU carrying its state) sets its own.
-    _sampler = staticmethod(_sample_module)
 
     def conditionals(self, x: Array) -> Array:
         r"""Logits of :math:`p(x_i = 1 \mid x_{<i})` for all ``i``, shape ``(batch, D)``."""
         raise NotImplementedError(f"{type(self).__name__} must define conditionals(x)")
+
+    def recurrence(self, canvas: Array) -> Recurrence:
+        """The :class:`Recurrence` that :meth:`sample` scans, starting from ``canvas``
+        (float32 ``(n, D)``: the observed values, zeros elsewhere). This default carries the
+        canvas and runs :meth:`conditionals` at every step (:func:`canvas_recurrence`); a
+        model with a cheaper exact recurrence overrides it."""
+        return canvas_recurrence(self.conditionals, canvas)
 
     def _check_x(self, where: str, x: Array) -> Array:
         return check_array(f"{type(self).__name__}.{where}", "x", x, shape=("batch", self.d))
@@ -342,7 +408,7 @@ class AutoregressiveBernoulli(nnx.Module):
         n = check_positive_int(where, "n", n)
         values, mask = check_observed(where, observed, n, self.d)
         graphdef, state = nnx.split(self)
-        return self._sampler(graphdef, state, key, values, mask)
+        return _sample_module(graphdef, state, key, values, mask)
 
 
 class IndependentBernoulli(AutoregressiveBernoulli):

@@ -44,6 +44,7 @@ from jax import lax
 from ._checks import check_array, check_key, check_positive_int
 from .autoregressive import (
     AutoregressiveBernoulli,
+    Recurrence,
     check_observed,
     check_order,
     log_prob_from_logits,
@@ -442,6 +443,30 @@ class MADE(AutoregressiveBernoulli):
             x,
         )
 
+    def recurrence(self, canvas: Array, mask_index: int | Array = 0) -> Recurrence:
+        r"""Carry the first layer's pre-activation :math:`a = x (W^1 \odot M^1) + b^1`
+        (``(n, H_1)``, from :math:`b^1`; with no hidden layer, the logits themselves): write
+        adds row ``i`` of :math:`W^1 \odot M^1` times :math:`x_i`, an :math:`O(H_1)` update;
+        read runs the remaining layers and only column ``i`` of the output layer. With one
+        hidden layer a step costs :math:`O(H)`, not the :math:`O(DH)` of a whole pass."""
+        mask_index = _check_mask_index("MADE.recurrence", mask_index, self.num_masks)
+        masked = [w[...] * m for w, m in zip(self.weights, self.masks(mask_index), strict=True)]
+        biases = [b[...] for b in self.biases]
+        a0 = jnp.broadcast_to(biases[0], (canvas.shape[0], masked[0].shape[1]))
+
+        def read(a: Array, i: Array) -> Array:
+            if len(masked) == 1:
+                return a[:, i]
+            h = jax.nn.relu(a)
+            for w, b in zip(masked[1:-1], biases[1:-1], strict=True):
+                h = jax.nn.relu(h @ w + b)
+            return h @ masked[-1][:, i] + biases[-1][i]
+
+        def write(a: Array, i: Array, x_i: Array) -> Array:
+            return a + x_i[:, None] * masked[0][i]
+
+        return Recurrence(a0, read, write)
+
     def log_prob(self, x: Array, mask_index: int | Array = 0) -> Array:
         r""":math:`\log p_m(x) = \sum_i \log \mathrm{Bern}(x_i; \sigma(\ell^m_i))` for the
         ordering :math:`m` = ``mask_index``: shape ``(batch,)``, nats."""
@@ -477,8 +502,8 @@ class MADE(AutoregressiveBernoulli):
         observed: tuple[Array, Array] | None = None,
         mask_index: int | Array = 0,
     ) -> Array:
-        """``n`` samples by ancestral sampling in the ordering of mask ``mask_index`` (one
-        ``lax.scan`` over the dimensions, :func:`dgm_lib.autoregressive.sample_autoregressive`).
+        """``n`` samples by ancestral sampling in the ordering of mask ``mask_index``: one
+        ``lax.scan`` over the dimensions carrying the first layer (:meth:`recurrence`).
 
         Args:
             key: a ``jax.random.key``.
@@ -533,13 +558,8 @@ def _sample_made(
 ) -> Array:
     """One compilation per graph serves every parameter value and every mask index."""
     model = nnx.merge(graphdef, state, copy=True)
-    return scan_sample(
-        key,
-        lambda x: model.conditionals(x, mask_index),
-        values,
-        mask,
-        model.order(mask_index),
-    )
+    recurrence = model.recurrence(jnp.where(mask, values, 0.0), mask_index)
+    return scan_sample(key, recurrence, values, mask, model.order(mask_index))
 
 
 def made_loss(model: MADE, x: Array, key: Array) -> Array:

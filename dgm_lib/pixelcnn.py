@@ -46,7 +46,7 @@ from flax import nnx
 from jax import lax
 
 from ._checks import check_array, check_key, check_positive_int
-from .autoregressive import AutoregressiveBernoulli
+from .autoregressive import AutoregressiveBernoulli, Recurrence
 
 Array = jax.Array
 
@@ -113,13 +113,19 @@ def _mask(k: int, mask_type: str) -> np.ndarray:
     return before | (centre & (mask_type == "B"))
 
 
-def masked_conv2d(x: Array, kernel: Array, bias: Array, mask_type: str) -> Array:
+def masked_conv2d(
+    x: Array, kernel: Array, bias: Array, mask_type: str, padding: str = "same"
+) -> Array:
     r"""A 'same'-padded 2-D convolution whose kernel is multiplied by :func:`pixelcnn_mask`:
 
     .. math:: y_{r,c,o} = b_o + \sum_{\delta_r, \delta_c, i}
               M_{\delta_r \delta_c}\, K_{\delta_r, \delta_c, i, o}\, x_{r+\delta_r, c+\delta_c, i},
 
-    with zeros outside the image. It is computed as that sum over the offsets the mask keeps
+    with zeros outside the image (``padding="same"``), or, with ``padding="valid"``, only at
+    the outputs whose masked inputs all lie in ``x``: no padding, and since a mask never reads
+    below its centre, the output loses :math:`m = \lfloor k/2 \rfloor` rows at the top and
+    :math:`m` columns on either side, shape ``(H - m, W - 2m)``; output ``(r, c)`` sits at input
+    ``(r + m, c + m)``. It is computed as that sum over the offsets the mask keeps
     (the shifted images side by side, times the kept taps of the kernel): masked weights are
     never read, so the output at :math:`(r, c)` does not depend on the masked inputs at all
     (its derivative is 0, not small), and the masked entries of ``kernel`` get zero gradient.
@@ -129,11 +135,15 @@ def masked_conv2d(x: Array, kernel: Array, bias: Array, mask_type: str) -> Array
         kernel: float32 of shape ``(k, k, C_in, C_out)``, ``k`` odd.
         bias: float32 of shape ``(C_out,)``.
         mask_type: ``"A"`` or ``"B"``.
+        padding: ``"same"`` (default) or ``"valid"``.
 
     Returns:
-        float32 array of shape ``(batch, H, W, C_out)``.
+        float32 array of shape ``(batch, H, W, C_out)``, or ``(batch, H - m, W - 2m, C_out)``
+        for ``"valid"``.
     """
     where = "masked_conv2d"
+    if padding not in ("same", "valid"):
+        raise ValueError(f"{where}: argument 'padding' must be 'same' or 'valid'; got {padding!r}")
     kernel = check_array(where, "kernel", kernel, shape=("k", "k", "C_in", "C_out"))
     k, k2, c_in, c_out = kernel.shape
     if k != k2 or k % 2 == 0:
@@ -148,12 +158,18 @@ def masked_conv2d(x: Array, kernel: Array, bias: Array, mask_type: str) -> Array
     # made of matmuls and slices: XLA on CPU runs the gradient of lax.conv inside a lax.scan
     # (as train.fit and the sampler do) some 40 times slower than outside one.
     taps = np.argwhere(_mask(k, _check_mask_type(where, "mask_type", mask_type)))  # (T, 2)
-    if taps.size == 0:  # a 1x1 type-A kernel sees nothing
-        return jnp.broadcast_to(bias, (*x.shape[:3], c_out))
     m = k // 2
-    h, w = x.shape[1], x.shape[2]
-    padded = jnp.pad(x, ((0, 0), (m, m), (m, m), (0, 0)))
-    shifted = jnp.concatenate([padded[:, i : i + h, j : j + w] for i, j in taps], axis=-1)
+    if padding == "same":  # rows below the centre are never read: no padding at the bottom
+        x = jnp.pad(x, ((0, 0), (m, 0), (m, m), (0, 0)))
+    h, w = x.shape[1] - m, x.shape[2] - 2 * m
+    if h < 1 or w < 1:
+        raise ValueError(
+            f"{where}: a 'valid' {k}x{k} convolution needs at least {m + 1} rows and {2 * m + 1} "
+            f"columns; got x of shape {tuple(x.shape)}"
+        )
+    if taps.size == 0:  # a 1x1 type-A kernel sees nothing
+        return jnp.broadcast_to(bias, (x.shape[0], h, w, c_out))
+    shifted = jnp.concatenate([x[:, i : i + h, j : j + w] for i, j in taps], axis=-1)
     weights = kernel[taps[:, 0], taps[:, 1]].reshape(len(taps) * c_in, c_out)
     return jnp.dot(shifted, weights, precision=lax.Precision.HIGHEST) + bias
 
@@ -205,12 +221,39 @@ def pixelcnn_logits(params: PixelCNNParams, images: Array, first_mask: str = "A"
     where = "pixelcnn_logits"
     first_mask = _check_mask_type(where, "first_mask", first_mask)
     images = check_array(where, "images", images, shape=("batch", "H", "W"))
-    c = params.first_bias.shape[0]
-    h = masked_conv2d(images[..., None], params.first_kernel, params.first_bias, first_mask)
+    return _pixelcnn_head(where, params, _pixelcnn_features(params, images, first_mask))
 
+
+def _pixelcnn_features(
+    params: PixelCNNParams, images: Array, first_mask: str, inside: Array | None = None
+) -> Array:
+    """:math:`h^{(L)}`. Without ``inside``: 'same' convolutions on whole images,
+    ``(batch, H, W, C)``. With ``inside`` (``(H, W)`` zeros and ones marking which pixels of a
+    window lie in the image): 'valid' convolutions, each layer computed only where all its
+    masked inputs are known, and every layer's input zeroed outside the image as the 'same'
+    padding of the whole image would have it; the output shrinks by each kernel's half-width
+    (:meth:`PixelCNN.reach` in all)."""
+    padding = "same" if inside is None else "valid"
+    h = masked_conv2d(images[..., None], params.first_kernel, params.first_bias, first_mask,
+                      padding)
+    m = params.res_kernels.shape[1] // 2
+    if inside is not None:
+        m1 = params.first_kernel.shape[0] // 2
+        inside = inside[m1:, m1 : inside.shape[1] - m1]
     # A Python loop over the L layers (a handful), unrolled when traced.
     for kernel, bias in zip(params.res_kernels, params.res_biases, strict=True):
-        h = h + masked_conv2d(jax.nn.relu(h), kernel, bias, "B")
+        if inside is None:
+            h = h + masked_conv2d(jax.nn.relu(h), kernel, bias, "B")
+        else:
+            update = masked_conv2d(jax.nn.relu(h) * inside[..., None], kernel, bias, "B", padding)
+            h = h[:, m:, m : h.shape[2] - m] + update
+            inside = inside[m:, m : inside.shape[1] - m]
+    return h
+
+
+def _pixelcnn_head(where: str, params: PixelCNNParams, h: Array) -> Array:
+    """The two ``1 x 1`` layers: features ``(..., C)`` to logits ``(...)``."""
+    c = params.first_bias.shape[0]
     hidden_kernel = check_array(where, "hidden_kernel", params.hidden_kernel, shape=(c, c))
     h = jax.nn.relu(jax.nn.relu(h) @ hidden_kernel + params.hidden_bias)
     out_kernel = check_array(where, "out_kernel", params.out_kernel, shape=(c,))
@@ -302,6 +345,41 @@ class PixelCNN(AutoregressiveBernoulli):
         images = x.reshape(x.shape[0], *self.image_shape)
         logits = pixelcnn_logits(self.params(), images, self.first_mask)
         return logits.reshape(x.shape[0], self.d)
+
+    def reach(self) -> int:
+        """How many rows up (and columns either way) the logit of a pixel can see:
+        ``k1 // 2 + L * (k // 2)``, the half-widths of the masked kernels added up."""
+        return self.first_kernel_size // 2 + self.n_layers * (self.kernel_size // 2)
+
+    def recurrence(self, canvas: Array) -> Recurrence:
+        r"""Carry the image, zero-padded by :math:`R` = :meth:`reach` above and on both sides;
+        read the logit of pixel :math:`(r, c)` from the window of rows :math:`r - R .. r` and
+        columns :math:`c - R .. c + R` only, with 'valid' masked convolutions: each layer is
+        computed only where its masked inputs are all known, a region that shrinks by the
+        kernel's half-width per layer, down to the one pixel read. Layer inputs outside the
+        image are zeroed as in the full pass. With the default architecture (:math:`R = 7`)
+        the layers run on 5x9, 4x7, 3x5, 2x3 and 1x1 pixels, not 5 times 784."""
+        r_ = self.reach()
+        h, w = self.image_shape
+        n = canvas.shape[0]
+        params, first_mask = self.params(), self.first_mask
+        padding = ((r_, 0), (r_, r_))
+        inside = jnp.asarray(np.pad(np.ones((h, w), np.float32), padding))
+        images = jnp.pad(canvas.reshape(n, h, w), ((0, 0), *padding))
+        size = (r_ + 1, 2 * r_ + 1)
+
+        def read(images: Array, i: Array) -> Array:
+            row, col = jnp.divmod(i, w)
+            window = lax.dynamic_slice(images, (0, row, col), (n, *size))
+            window_inside = lax.dynamic_slice(inside, (row, col), size)
+            features = _pixelcnn_features(params, window, first_mask, window_inside)
+            return _pixelcnn_head("PixelCNN.recurrence", params, features[:, 0, 0])
+
+        def write(images: Array, i: Array, x_i: Array) -> Array:
+            row, col = jnp.divmod(i, w)
+            return lax.dynamic_update_slice(images, x_i[:, None, None], (0, row + r_, col + r_))
+
+        return Recurrence(images, read, write)
 
 
 def receptive_field(

@@ -27,7 +27,6 @@ step, :math:`D` passes). Train either with ``train.fit(model, autoregressive.nll
 from __future__ import annotations
 
 import math
-from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -37,8 +36,7 @@ from flax import nnx
 from jax import lax
 
 from ._checks import check_array, check_key, check_positive_int
-from .autoregressive import AutoregressiveBernoulli
-from .probability import _sample_bernoulli
+from .autoregressive import AutoregressiveBernoulli, Recurrence
 
 Array = jax.Array
 
@@ -154,31 +152,12 @@ def gru_logits(params: GRUParams, x: Array) -> Array:
     return reads.T + params.out_bias
 
 
-@partial(jax.jit, static_argnums=0)
-def _gru_sample(
-    graphdef: nnx.GraphDef, state: nnx.State, key: Array, values: Array, mask: Array
-) -> Array:
-    """Ancestral sampling of a split GRU model: one scan over positions carrying the state."""
-    params = nnx.merge(graphdef, state, copy=True).params()
-    n, d = values.shape
-    keys = jax.random.split(key, d)
-
-    def step(h: Array, inputs: tuple[Array, Array, Array, Array]) -> tuple[Array, Array]:
-        k, bias_i, known, keep = inputs
-        x_i = jnp.where(keep, known, _sample_bernoulli(k, h @ params.readout + bias_i))
-        return gru_cell(params, h, x_i), x_i
-
-    h0 = jnp.broadcast_to(params.h0, (n, params.h0.shape[0]))
-    _, x = lax.scan(step, h0, (keys, params.out_bias, values.T, mask.T))
-    return x.T
-
-
 class GRUAutoregressive(AutoregressiveBernoulli):
     r"""A GRU over the ``D`` binary variables in their natural order (pixels in raster order).
 
-    ``sample`` (inherited) runs :func:`_gru_sample`: one ``lax.scan`` of ``D`` GRU steps whose
-    carried state summarises the past, O(D) work instead of a full pass per pixel; observed
-    entries are kept exactly and fed to the GRU like drawn ones.
+    ``sample`` (inherited) scans its :meth:`recurrence`: ``D`` GRU steps whose carried state
+    summarises the past, O(D) work instead of a full pass per pixel; observed entries are kept
+    exactly and fed to the GRU like drawn ones.
 
     Parameters (``nnx.Param``, see :class:`GRUParams`): gates ``w_in`` ``(3, H)``, ``w_h``
     ``(3, H, H)``, ``bias`` ``(3, H)``; the initial state ``h0`` ``(H,)``; the readout ``(H,)``
@@ -198,8 +177,6 @@ class GRUAutoregressive(AutoregressiveBernoulli):
     :math:`\ell_i = v^\top h_{i-1} + b_i`, or keep the observed value, then update
     :math:`h_i`); ``params() -> GRUParams``.
     """
-
-    _sampler = staticmethod(_gru_sample)
 
     def __init__(self, key: Array, d: int, hidden: int = 64) -> None:
         where = "GRUAutoregressive"
@@ -221,6 +198,20 @@ class GRUAutoregressive(AutoregressiveBernoulli):
     def conditionals(self, x: Array) -> Array:
         """:func:`gru_logits`: shape ``(batch, D)``, one scan over the sequence."""
         return gru_logits(self.params(), self._check_x("conditionals", x))
+
+    def recurrence(self, canvas: Array) -> Recurrence:
+        r"""Carry the hidden state: read :math:`\ell_i = v^\top h_{i-1} + b_i`, write
+        :math:`h_i = \mathrm{GRU}(h_{i-1}, x_i)`, from :math:`h_0` (``canvas`` gives ``n``)."""
+        params = self.params()
+        h0 = jnp.broadcast_to(params.h0, (canvas.shape[0], self.hidden))
+
+        def read(h: Array, i: Array) -> Array:
+            return h @ params.readout + params.out_bias[i]
+
+        def write(h: Array, i: Array, x_i: Array) -> Array:
+            return gru_cell(params, h, x_i)
+
+        return Recurrence(h0, read, write)
 
 
 # --------------------------------------------------------------------------------------------

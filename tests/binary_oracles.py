@@ -11,6 +11,20 @@ import scipy.stats as st
 from flax import nnx
 
 
+def perturbed(model: nnx.Module, seed: int = 0, scale: float = 0.5) -> nnx.Module:
+    """Add N(0, scale^2) noise to every parameter: no zero bias, no symmetry left."""
+    state = nnx.state(model, nnx.Param)
+    leaves, treedef = jax.tree.flatten(state)
+    keys = jax.random.split(jax.random.key(seed), len(leaves))
+    # Drawn flat: XLA on CPU compiles the generator for rank-3 and rank-4 shapes slowly.
+    new = [
+        leaf + scale * jax.random.normal(k, (leaf.size,)).reshape(leaf.shape)
+        for k, leaf in zip(keys, leaves, strict=True)
+    ]
+    nnx.update(model, jax.tree.unflatten(treedef, new))
+    return model
+
+
 def index_of(x: np.ndarray) -> np.ndarray:
     """Row index in ``all_binary_vectors(d)`` of each binary vector (most significant bit first)."""
     d = x.shape[1]

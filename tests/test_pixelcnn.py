@@ -14,8 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from binary_oracles import chi_square_p_value, jacobian, log_prob
-from flax import nnx
+from binary_oracles import chi_square_p_value, jacobian, log_prob, perturbed
 
 from dgm_lib import train
 from dgm_lib.autoregressive import nll_loss
@@ -30,17 +29,6 @@ from dgm_lib.pixelcnn import (
 )
 
 SMALL = {"channels": 6, "n_layers": 2, "first_kernel_size": 3}
-
-
-def perturbed(model: nnx.Module, seed: int = 0, scale: float = 0.5) -> nnx.Module:
-    """Add N(0, scale^2) noise to every parameter: no zero bias, no symmetry left."""
-    state = nnx.state(model, nnx.Param)
-    leaves, treedef = jax.tree.flatten(state)
-    keys = jax.random.split(jax.random.key(seed), len(leaves))
-    # Drawn flat: XLA on CPU compiles the generator for rank-5 shapes slowly.
-    new = [leaf + scale * jax.random.normal(k, (leaf.size,)).reshape(leaf.shape) for k, leaf in zip(keys, leaves, strict=True)]
-    nnx.update(model, jax.tree.unflatten(treedef, new))
-    return model
 
 
 def small_pixelcnn(shape=(3, 3), seed: int = 0, **kwargs) -> PixelCNN:

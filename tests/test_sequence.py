@@ -2,9 +2,9 @@
 
 Oracles: the GRU equations and softmax attention written out in float64 NumPy; brute-force
 enumeration of all 2**D binary vectors (the total mass must be one); ``jax.jacfwd`` (the
-autoregressive property read off the Jacobian); the generic ``sample_autoregressive`` of
-``dgm_lib.autoregressive`` (the GRU's own O(D) sampler must draw the same vectors);
-``scipy.stats.chisquare`` (sample frequencies against exp(log_prob)).
+autoregressive property read off the Jacobian); ``scipy.stats.chisquare`` (sample
+frequencies against exp(log_prob)). The samplers' recurrences are checked in
+``test_recurrence.py``.
 """
 
 from __future__ import annotations
@@ -14,11 +14,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from binary_oracles import chi_square_p_value, jacobian, log_prob
-from flax import nnx
+from binary_oracles import chi_square_p_value, jacobian, log_prob, perturbed
 
 from dgm_lib import train
-from dgm_lib.autoregressive import nll_loss, sample_autoregressive
+from dgm_lib.autoregressive import nll_loss
 from dgm_lib.enumeration import all_binary_vectors, log_sum_over_binary
 from dgm_lib.pixelcnn import receptive_field
 from dgm_lib.sequence import (
@@ -32,17 +31,6 @@ from dgm_lib.sequence import (
     shift_right,
     transformer_logits,
 )
-
-
-def perturbed(model: nnx.Module, seed: int = 0, scale: float = 0.5) -> nnx.Module:
-    """Add N(0, scale^2) noise to every parameter: no zero bias, no symmetry left."""
-    state = nnx.state(model, nnx.Param)
-    leaves, treedef = jax.tree.flatten(state)
-    keys = jax.random.split(jax.random.key(seed), len(leaves))
-    # Drawn flat: XLA on CPU compiles the generator for rank-3 and rank-4 shapes slowly.
-    new = [leaf + scale * jax.random.normal(k, (leaf.size,)).reshape(leaf.shape) for k, leaf in zip(keys, leaves, strict=True)]
-    nnx.update(model, jax.tree.unflatten(treedef, new))
-    return model
 
 
 def gru(d: int, seed: int = 0) -> GRUAutoregressive:
@@ -163,19 +151,6 @@ def test_samples_follow_the_density(make) -> None:
     samples = np.asarray(model.sample(jax.random.key(10), N))
     assert set(np.unique(samples)) <= {0.0, 1.0}
     assert chi_square_p_value(samples, log_prob(model, all_binary_vectors(D))) > 1e-3
-
-
-def test_the_gru_state_carrying_sampler_draws_what_the_generic_sampler_draws() -> None:
-    """One scan of D cell steps (carrying h) against D full passes of conditionals: the same
-    keys, so the same uniform noise, so the same vectors."""
-    d, n = D, 300
-    model = gru(d, seed=11)
-    k1, k2, k3 = jax.random.split(jax.random.key(12), 3)
-    values = jax.random.bernoulli(k1, 0.5, (n, d)).astype(jnp.float32)
-    mask = jax.random.bernoulli(k2, 0.3, (n, d))
-    own = np.asarray(model.sample(k3, n, observed=(values, mask)))
-    generic = np.asarray(jax.jit(lambda k: sample_autoregressive(k, model.conditionals, n, d, observed=(values, mask)))(k3))
-    assert np.mean(own == generic) > 0.999  # equal up to a logit rounded across zero
 
 
 @pytest.mark.parametrize("make", MAKERS, ids=IDS)
