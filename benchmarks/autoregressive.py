@@ -22,7 +22,7 @@ Two measurements from one run:
 Data: binarized MNIST through ``dgm_lib.data.load`` without downloading, else random binary
 images of the same shape (the speed does not depend on the values).
 
-Run: ``python benchmarks/autoregressive.py [--samples 4] [--repeats 1]``.
+Run: ``python benchmarks/autoregressive.py [--samples 4] [--repeats 2]``.
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ def compare_samplers(name: str, model: nnx.Module, n: int, repeats: int) -> tupl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=4, help="samples per sampler run")
-    parser.add_argument("--repeats", type=int, default=1, help="timed runs per sampler")
+    parser.add_argument("--repeats", type=int, default=2, help="timed runs per sampler")
     args = parser.parse_args()
     start = time.perf_counter()
 

@@ -28,8 +28,9 @@ van den Oord et al., 2016b, removes it with separate vertical and horizontal sta
 :class:`PixelCNN` subclasses :class:`dgm_lib.autoregressive.AutoregressiveBernoulli` on the
 flattened image: ``conditionals(x)`` takes ``(batch, H*W)`` in raster order (as
 :func:`dgm_lib.data.flatten` returns), and ``log_prob(x)`` (nats) and
-``sample(key, n, observed=None)`` (a ``lax.scan`` over the ``H*W`` pixels that runs the network
-on the current canvas at every step) are inherited. Train with
+``sample(key, n, observed=None)`` (a ``lax.scan`` over the ``H*W`` pixels) are inherited; each
+sampling step runs the network only on the window of pixels that reach the next one
+(:meth:`PixelCNN.recurrence`). Train with
 ``train.fit(model, autoregressive.nll_loss, flat_images, ...)``.
 """
 
@@ -288,8 +289,8 @@ class PixelCNN(AutoregressiveBernoulli):
             distribution; the tests and the chapter use it to show the Jacobian check fail).
 
     Members: ``conditionals(x) -> (batch, H*W)`` logits; ``log_prob(x) -> (batch,)`` nats;
-    ``sample(key, n, observed=None) -> (n, H*W)``, a ``lax.scan`` of ``H*W`` network passes
-    (inherited); ``params() -> PixelCNNParams``. Reshape samples with
+    ``sample(key, n, observed=None) -> (n, H*W)``, a ``lax.scan`` of ``H*W`` steps on
+    windows (:meth:`recurrence`); ``reach()``; ``params() -> PixelCNNParams``. Reshape samples with
     ``x.reshape(n, H, W)``.
     """
 

@@ -82,6 +82,21 @@ def test_masked_conv2d_equals_the_masked_sum_written_out() -> None:
         np.testing.assert_allclose(got, want, atol=1e-4)
 
 
+@pytest.mark.parametrize("k", [1, 3, 5])
+@pytest.mark.parametrize("mask_type", ["A", "B"])
+def test_a_valid_masked_conv2d_is_the_same_one_where_no_padding_is_read(k, mask_type) -> None:
+    """'valid' keeps the outputs whose masked inputs all lie in x: the 'same' output with
+    m = k // 2 rows cut at the top and m columns on each side, and nothing cut at the bottom."""
+    m = k // 2
+    keys = jax.random.split(jax.random.key(30), 3)
+    x = jax.random.normal(keys[0], (2, 6, 7, 2))
+    kern, bias = jax.random.normal(keys[1], (k, k, 2, 3)), jax.random.normal(keys[2], (3,))
+    valid = masked_conv2d(x, kern, bias, mask_type, padding="valid")
+    same = masked_conv2d(x, kern, bias, mask_type)
+    assert valid.shape == (2, 6 - m, 7 - 2 * m, 3)
+    np.testing.assert_allclose(valid, same[:, m:, m : 7 - m], atol=1e-5)
+
+
 # ----------------------------------------------------------------------------- a distribution
 
 
@@ -258,6 +273,8 @@ def _bad_calls():
         ("conv kernel even", lambda: masked_conv2d(jnp.zeros((1, 4, 4, 2)), jnp.zeros((2, 2, 2, 4)), jnp.zeros(4), "A"), ValueError, "masked_conv2d: argument 'kernel' must be square with an odd size"),
         ("conv kernel rank", lambda: masked_conv2d(jnp.zeros((1, 4, 4, 2)), jnp.zeros((3, 3, 2)), jnp.zeros(4), "A"), ValueError, "masked_conv2d: argument 'kernel' must have shape (k, k, C_in, C_out)"),
         ("conv bias", lambda: masked_conv2d(jnp.zeros((1, 4, 4, 2)), kern, jnp.zeros(3), "A"), ValueError, "masked_conv2d: argument 'bias' must have shape (4,)"),
+        ("conv padding", lambda: masked_conv2d(jnp.zeros((1, 4, 4, 2)), kern, jnp.zeros(4), "A", "full"), ValueError, "masked_conv2d: argument 'padding' must be 'same' or 'valid'"),
+        ("conv valid too small", lambda: masked_conv2d(jnp.zeros((1, 4, 2, 2)), kern, jnp.zeros(4), "A", "valid"), ValueError, "masked_conv2d: a 'valid' 3x3 convolution needs at least 2 rows and 3 columns"),
         ("conv mask type", lambda: masked_conv2d(jnp.zeros((1, 4, 4, 2)), kern, jnp.zeros(4), "a"), ValueError, "argument 'mask_type' must be 'A' or 'B'"),
         ("logits images", lambda: pixelcnn_logits(params, jnp.zeros((2, 6))), ValueError, "pixelcnn_logits: argument 'images' must have shape (batch, H, W)"),
         ("logits first_mask", lambda: pixelcnn_logits(params, jnp.zeros((2, 2, 3)), "C"), ValueError, "pixelcnn_logits: argument 'first_mask' must be 'A' or 'B'"),
