@@ -11,7 +11,8 @@ For each, one training step (loss = mean NLL, gradient, Adam update) is jitted; 
 first call (trace + compile + one run) and then the steady step time (median of many calls).
 The two must agree numerically (same parameters); the script asserts that.
 
-Run: ``python benchmarks/flows.py [--layers 16] [--hidden 64] [--batch 256] [--steps 200]``.
+Run: ``python benchmarks/flows.py [--layers 16 [64 ...]] [--hidden 64] [--batch 256]
+[--steps 200]``.
 """
 
 from __future__ import annotations
@@ -79,30 +80,42 @@ def time_training_step(
     return first, statistics.median(times), first_loss
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--layers", type=int, default=16)
-    parser.add_argument("--hidden", type=int, default=64)
-    parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--steps", type=int, default=200)
-    args = parser.parse_args()
-    print(f"devices: {jax.devices()}; jax {jax.__version__}")
-    scanned, unrolled = build(args.layers, args.hidden)
-    x = jax.random.normal(jax.random.key(2), (args.batch, 2))
-    # Warm up JAX, XLA and optax on a different model, so neither timing pays the one-off
-    # cost of the first compilation in the process.
-    time_training_step(build(2, 8)[1], x, 2)
+def compare(layers: int, hidden: int, x: jax.Array, steps: int) -> tuple[float, float]:
+    """Time both builds of a ``layers``-deep flow; return the unrolled/scan ratios of the
+    first-call (compile) time and of the step time."""
+    scanned, unrolled = build(layers, hidden)
     results = {}
-    models = (("lax.scan over stacked layers", scanned), ("unrolled Python loop", unrolled))
-    for name, model in models:
-        results[name] = time_training_step(model, x, args.steps)
+    for name, model in (("lax.scan over stacked layers", scanned),
+                        ("unrolled Python loop", unrolled)):
+        results[name] = time_training_step(model, x, steps)
         first, step, loss = results[name]
         print(f"{name:30s} compile+first step {first:7.3f} s   step {1e3 * step:7.3f} ms   "
               f"loss {loss:.6f}")
     (c_scan, s_scan, l_scan), (c_unroll, s_unroll, l_unroll) = results.values()
     assert abs(l_scan - l_unroll) < 1e-4 * max(1.0, abs(l_scan)), "the two flows must agree"
-    print(f"{args.layers} layers: compile time unrolled / scan = {c_unroll / c_scan:.1f}x; "
-          f"step time unrolled / scan = {s_unroll / s_scan:.2f}x")
+    return c_unroll / c_scan, s_unroll / s_scan
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--layers", type=int, nargs="+", default=[16])
+    parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=200)
+    args = parser.parse_args()
+    print(f"devices: {jax.devices()}; jax {jax.__version__}")
+    x = jax.random.normal(jax.random.key(2), (args.batch, 2))
+    # Warm up JAX, XLA and optax on a different model, so neither timing pays the one-off
+    # cost of the first compilation in the process.
+    time_training_step(build(2, 8)[1], x, 2)
+    ratios = {}
+    for layers in args.layers:
+        print(f"\n{layers} layers:")
+        ratios[layers] = compare(layers, args.hidden, x, args.steps)
+    print()
+    for layers, (compile_ratio, step_ratio) in ratios.items():
+        print(f"{layers} layers: compile time unrolled / scan = {compile_ratio:.1f}x; "
+              f"step time unrolled / scan = {step_ratio:.2f}x")
 
 
 if __name__ == "__main__":
