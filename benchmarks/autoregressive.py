@@ -5,7 +5,7 @@ Two measurements from one run:
 1. Training steps per second of ``train.fit`` at batch 100 for MADE (784-500-784) and
    PixelCNN. ``fit`` compiles on every call, so the rate is the difference of a long and a
    short run with the same ``steps_per_dispatch``, ``(long - short) / (t_long - t_short)``;
-   the compile time cancels.
+   the compile time cancels (the long run is lengthened until it is at least 2 s longer).
 2. Sampling time of the library's samplers, one ``lax.scan`` over the 784 pixels whose step
    is the model's ``recurrence`` (GRU: one cell; NADE: an O(H) update of the running
    pre-activation; MADE: the same for its first layer, then one output unit; PixelCNN: the
@@ -64,17 +64,23 @@ def binary_images(n: int) -> tuple[np.ndarray, str]:
 
 
 def steps_per_second(model_fn: Callable[[], nnx.Module], loss_fn, x: np.ndarray,
-                     short: int, long: int) -> tuple[float, float]:
-    """Rate of ``fit`` at batch 100 from two runs; also the time of the short run (compile).
+                     short: int) -> tuple[float, float]:
+    """Rate of ``fit`` at batch 100 from a short and a long run; also the short run's time.
 
-    Both runs use ``steps_per_dispatch=short``, so they compile the same program."""
-    times = {}
-    for steps in (short, long):
+    Both runs use ``steps_per_dispatch=short``, so they compile the same program, and the
+    compile time cancels in ``(long - short) / (t_long - t_short)``. ``long`` grows by 4x
+    until the extra steps take at least 2 s, so compile-time noise cannot swamp them."""
+
+    def seconds(steps: int) -> float:
         t0 = time.perf_counter()
-        train.fit(model_fn(), loss_fn, x, key=jax.random.key(0), steps=steps, batch_size=BATCH,
-                  steps_per_dispatch=short, progress=False)
-        times[steps] = time.perf_counter() - t0
-    return (long - short) / (times[long] - times[short]), times[short]
+        train.fit(model_fn(), loss_fn, x, key=jax.random.key(0), steps=steps,
+                  batch_size=BATCH, steps_per_dispatch=short, progress=False)
+        return time.perf_counter() - t0
+
+    t_short, long = seconds(short), 10 * short
+    while (t_long := seconds(long)) - t_short < 2.0:
+        long *= 4
+    return (long - short) / (t_long - t_short), t_short
 
 
 def best_time(run: Callable[[], jax.Array], repeats: int) -> float:
@@ -161,9 +167,9 @@ def main() -> None:
         return MADE(jax.random.key(0), D, (500,))
 
     print(f"\ntrain.fit steps/s at batch {BATCH} (rate between a short and a long run):")
-    rate, compile_s = steps_per_second(made, made_loss, x, 100, 1100)
+    rate, compile_s = steps_per_second(made, made_loss, x, 100)
     print(f"  {'MADE 784-500-784':<34s} {rate:8.1f} steps/s  (first run {compile_s:.1f} s)")
-    rate, compile_s = steps_per_second(pixelcnn, nll_loss, x, 10, 50)
+    rate, compile_s = steps_per_second(pixelcnn, nll_loss, x, 10)
     name = "PixelCNN 7x7A + 4x(3x3B), 32 ch"
     print(f"  {name:<34s} {rate:8.2f} steps/s  (first run {compile_s:.1f} s)")
 
