@@ -114,9 +114,10 @@ def main() -> None:
     args = parser.parse_args()
     print(f"devices: {jax.devices()}; jax {jax.__version__}")
     x = jax.random.normal(jax.random.key(2), (args.batch, 2))
-    # Warm up JAX, XLA and optax on a different model, scanned and unrolled, so neither timing
-    # pays the one-off costs of the first compilations in the process.
-    for model in build(2, 8):
+    # Warm up JAX, XLA and optax on a 2-layer flow of the same width, scanned and unrolled, so
+    # no timing pays the one-off costs of the first compilations in the process (on a GPU,
+    # the autotuning of each new matrix shape).
+    for model in build(2, args.hidden):
         time_training_step(model, x, 2)
     ratios = {}
     for layers in args.layers:
