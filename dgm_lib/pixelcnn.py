@@ -117,7 +117,7 @@ def _mask(k: int, mask_type: str) -> np.ndarray:
 def masked_conv2d(
     x: Array, kernel: Array, bias: Array, mask_type: str, padding: str = "same"
 ) -> Array:
-    r"""A 'same'-padded 2-D convolution whose kernel is multiplied by :func:`pixelcnn_mask`:
+    r"""A 2-D convolution whose kernel is multiplied by :func:`pixelcnn_mask`:
 
     .. math:: y_{r,c,o} = b_o + \sum_{\delta_r, \delta_c, i}
               M_{\delta_r \delta_c}\, K_{\delta_r, \delta_c, i, o}\, x_{r+\delta_r, c+\delta_c, i},
