@@ -231,6 +231,11 @@ def teacher_forced_logits(recurrence: Recurrence, x: Array, order: Array | None 
         float32 array of shape ``(n, D)``: the logits read at each variable.
     """
     where = "teacher_forced_logits"
+    if not isinstance(recurrence, Recurrence):
+        raise TypeError(
+            f"{where}: argument 'recurrence' must be a Recurrence (e.g. model.recurrence(x)); "
+            f"got {type(recurrence).__name__}"
+        )
     x = check_array(where, "x", x, shape=("n", "D"))
     order = check_order(where, order, x.shape[1])
 

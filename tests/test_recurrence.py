@@ -115,9 +115,11 @@ def test_sample_autoregressive_still_takes_any_conditionals_function() -> None:
     assert x.shape == (3, 5) and set(np.unique(np.asarray(x))) <= {0.0, 1.0}
 
 
-def test_teacher_forced_logits_rejects_a_bad_order() -> None:
+def test_teacher_forced_logits_rejects_bad_arguments() -> None:
     fv = FVSBN(3)
     x = jnp.zeros((2, 3))
+    with pytest.raises(TypeError, match="teacher_forced_logits: argument 'recurrence' must be a Recurrence"):
+        teacher_forced_logits(fv.conditionals, x)
     with pytest.raises(ValueError, match="teacher_forced_logits: argument 'order' must be a permutation"):
         teacher_forced_logits(fv.recurrence(x), x, jnp.array([0, 0, 1]))
     with pytest.raises(ValueError, match="teacher_forced_logits: argument 'x' must have"):
