@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from bad_calls import assert_raises_naming, bad_calls
 from binary_oracles import chi_square_p_value
 from flax import nnx
 
@@ -227,11 +228,6 @@ def _bad_calls():
     ]
 
 
-BAD = _bad_calls()
-
-
-@pytest.mark.parametrize(("call", "error", "message"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+@bad_calls(_bad_calls())
 def test_wrong_shapes_and_dtypes_raise_errors_naming_the_argument(call, error, message) -> None:
-    with pytest.raises(error) as info:
-        call()
-    assert message in str(info.value)
+    assert_raises_naming(call, error, message)

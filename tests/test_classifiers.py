@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from bad_calls import assert_raises_naming, bad_calls
 from sklearn.linear_model import LogisticRegression as SkLogisticRegression
 
 from dgm_lib.classifiers import (
@@ -127,14 +128,9 @@ def _bad_calls():
     ]
 
 
-BAD = _bad_calls()
-
-
-@pytest.mark.parametrize(("call", "error", "message"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+@bad_calls(_bad_calls())
 def test_wrong_shapes_and_dtypes_raise_errors_naming_the_argument(call, error, message) -> None:
-    with pytest.raises(error) as info:
-        call()
-    assert message in str(info.value)
+    assert_raises_naming(call, error, message)
 
 
 def test_naive_bayes_is_a_pytree() -> None:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import scipy.special
 import scipy.stats
+from bad_calls import assert_raises_naming
 
 from dgm_lib.enumeration import (
     MAX_BINARY_DIM,
@@ -151,7 +152,4 @@ def _model(x):
     ],
 )
 def test_wrong_arguments_raise_errors_naming_the_function_and_argument(call, error, words):
-    with pytest.raises(error) as info:
-        call()
-    for word in words:
-        assert word in str(info.value)
+    assert_raises_naming(call, error, words)

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from bad_calls import assert_raises_naming
 from scipy import special, stats
 
 from dgm_lib import mixture as mx
@@ -247,9 +248,7 @@ KEY = jax.random.key(0)
     ],
 )
 def test_bad_arguments_raise_clear_errors(call, error, message):
-    with pytest.raises(error) as info:
-        call()
-    assert message in str(info.value)
+    assert_raises_naming(call, error, message)
 
 
 def test_log_prob_works_inside_jit():

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from bad_calls import assert_raises_naming, bad_calls
 from flax import nnx
 
 from dgm_lib import parameter_counts as pc
@@ -146,11 +147,9 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize(("call", "message"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
-def test_bad_arguments_raise_errors_naming_the_argument(call, message) -> None:
-    with pytest.raises(ValueError) as info:
-        call()
-    assert message in str(info.value)
+@bad_calls([(name, call, ValueError, message) for name, call, message in BAD])
+def test_bad_arguments_raise_errors_naming_the_argument(call, error, message) -> None:
+    assert_raises_naming(call, error, message)
 
 
 def test_neural_conditionals_shared_flag_must_be_a_bool() -> None:

@@ -13,9 +13,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import pytest
 import scipy.special as sp
 import scipy.stats as st
+from bad_calls import assert_raises_naming, bad_calls
 from flax import nnx
 
 from dgm_lib import toy2d, train
@@ -156,11 +156,6 @@ def _bad_calls():
     ]
 
 
-BAD = _bad_calls()
-
-
-@pytest.mark.parametrize(("call", "error", "message"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+@bad_calls(_bad_calls())
 def test_wrong_shapes_and_dtypes_raise_errors_naming_the_argument(call, error, message) -> None:
-    with pytest.raises(error) as info:
-        call()
-    assert message in str(info.value)
+    assert_raises_naming(call, error, message)
