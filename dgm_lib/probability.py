@@ -100,6 +100,21 @@ def _integer_valued(k: Array) -> Array:
 # --------------------------------------------------------------------------------------------
 
 
+def _checked_elementwise(
+    where: str, core: Callable[..., Array], counts: tuple[str, ...] = (), **args: Any
+) -> Array:
+    """Check each argument is an array (floating point; those named in ``counts`` may be ints
+    or bools and are cast to the dtype of the last argument), that all broadcast together, and
+    return ``core`` applied to them in order."""
+    checked = {
+        name: check_array(where, name, value, kind="number" if name in counts else "float")
+        for name, value in args.items()
+    }
+    check_broadcastable(where, **checked)
+    dtype = list(checked.values())[-1].dtype
+    return core(*(a.astype(dtype) if n in counts else a for n, a in checked.items()))
+
+
 @jax.jit
 def _log_bernoulli(x: Array, logits: Array) -> Array:
     # softplus(l) = log(1 + e^l) is computed as logaddexp(l, 0): finite for |l| up to 1e38.
@@ -119,11 +134,7 @@ def log_bernoulli(x: Array, logits: Array) -> Array:
     Returns:
         Log-probabilities, the broadcast shape of ``x`` and ``logits``.
     """
-    where = "log_bernoulli"
-    x = check_array(where, "x", x, kind="number")
-    logits = check_array(where, "logits", logits)
-    check_broadcastable(where, x=x, logits=logits)
-    return _log_bernoulli(x.astype(logits.dtype), logits)
+    return _checked_elementwise("log_bernoulli", _log_bernoulli, ("x",), x=x, logits=logits)
 
 
 @jax.jit
@@ -172,12 +183,7 @@ def log_normal(x: Array, mean: Array, log_var: Array) -> Array:
     Returns:
         Log-densities, the broadcast shape of the arguments.
     """
-    where = "log_normal"
-    x = check_array(where, "x", x)
-    mean = check_array(where, "mean", mean)
-    log_var = check_array(where, "log_var", log_var)
-    check_broadcastable(where, x=x, mean=mean, log_var=log_var)
-    return _log_normal(x, mean, log_var)
+    return _checked_elementwise("log_normal", _log_normal, x=x, mean=mean, log_var=log_var)
 
 
 def _check_diag(where: str, **arrays: Any) -> tuple[Array, ...]:
@@ -279,12 +285,7 @@ def log_binomial(k: Array, n: Array, logits: Array) -> Array:
     Returns:
         Log-probabilities, the broadcast shape of the arguments.
     """
-    where = "log_binomial"
-    k = check_array(where, "k", k, kind="number")
-    n = check_array(where, "n", n, kind="number")
-    logits = check_array(where, "logits", logits)
-    check_broadcastable(where, k=k, n=n, logits=logits)
-    return _log_binomial(k.astype(logits.dtype), n.astype(logits.dtype), logits)
+    return _checked_elementwise("log_binomial", _log_binomial, ("k", "n"), k=k, n=n, logits=logits)
 
 
 @jax.jit
@@ -309,11 +310,7 @@ def log_geometric(k: Array, logits: Array) -> Array:
     Returns:
         Log-probabilities, the broadcast shape of the arguments.
     """
-    where = "log_geometric"
-    k = check_array(where, "k", k, kind="number")
-    logits = check_array(where, "logits", logits)
-    check_broadcastable(where, k=k, logits=logits)
-    return _log_geometric(k.astype(logits.dtype), logits)
+    return _checked_elementwise("log_geometric", _log_geometric, ("k",), k=k, logits=logits)
 
 
 @jax.jit
@@ -337,11 +334,7 @@ def log_poisson(k: Array, log_rate: Array) -> Array:
     Returns:
         Log-probabilities, the broadcast shape of the arguments.
     """
-    where = "log_poisson"
-    k = check_array(where, "k", k, kind="number")
-    log_rate = check_array(where, "log_rate", log_rate)
-    check_broadcastable(where, k=k, log_rate=log_rate)
-    return _log_poisson(k.astype(log_rate.dtype), log_rate)
+    return _checked_elementwise("log_poisson", _log_poisson, ("k",), k=k, log_rate=log_rate)
 
 
 @jax.jit
@@ -361,12 +354,7 @@ def log_uniform(x: Array, low: Array, high: Array) -> Array:
     Returns:
         Log-densities, the broadcast shape of the arguments.
     """
-    where = "log_uniform"
-    x = check_array(where, "x", x)
-    low = check_array(where, "low", low)
-    high = check_array(where, "high", high)
-    check_broadcastable(where, x=x, low=low, high=high)
-    return _log_uniform(x, low, high)
+    return _checked_elementwise("log_uniform", _log_uniform, x=x, low=low, high=high)
 
 
 @jax.jit
@@ -385,11 +373,7 @@ def log_exponential(x: Array, log_rate: Array) -> Array:
     Returns:
         Log-densities, the broadcast shape of the arguments.
     """
-    where = "log_exponential"
-    x = check_array(where, "x", x)
-    log_rate = check_array(where, "log_rate", log_rate)
-    check_broadcastable(where, x=x, log_rate=log_rate)
-    return _log_exponential(x, log_rate)
+    return _checked_elementwise("log_exponential", _log_exponential, x=x, log_rate=log_rate)
 
 
 @jax.jit
@@ -413,12 +397,7 @@ def log_beta(x: Array, a: Array, b: Array) -> Array:
     Returns:
         Log-densities, the broadcast shape of the arguments.
     """
-    where = "log_beta"
-    x = check_array(where, "x", x)
-    a = check_array(where, "a", a)
-    b = check_array(where, "b", b)
-    check_broadcastable(where, x=x, a=a, b=b)
-    return _log_beta(x, a, b)
+    return _checked_elementwise("log_beta", _log_beta, x=x, a=a, b=b)
 
 
 @jax.jit
