@@ -15,10 +15,10 @@ def bad_calls(cases: Sequence[tuple[str, Callable[[], object], type, str]]):
 
 
 def assert_raises_naming(
-    call: Callable[[], object], error: type, message: str | Sequence[str]
+    call: Callable[[], object], error: type | tuple[type, ...], message: str | Sequence[str]
 ) -> None:
     """``call()`` raises ``error`` and its text contains ``message`` (each of them, if a list)."""
     with pytest.raises(error) as info:
         call()
     for part in [message] if isinstance(message, str) else message:
-        assert part in str(info.value)
+        assert part in str(info.value), f"{part!r} not in {str(info.value)!r}"

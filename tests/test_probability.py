@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from bad_calls import assert_raises_naming
 from scipy import integrate, special, stats
 
 from dgm_lib import probability as P
@@ -864,11 +865,7 @@ BAD_CALLS = {
 @pytest.mark.parametrize("case", list(BAD_CALLS), ids=list(BAD_CALLS))
 def test_wrong_argument_raises_an_error_naming_it_and_the_expected_shape(case):
     call, fragments = BAD_CALLS[case]
-    with pytest.raises((TypeError, ValueError)) as info:
-        call()
-    message = str(info.value)
-    for fragment in fragments:
-        assert fragment in message, f"{fragment!r} not in {message!r}"
+    assert_raises_naming(call, (TypeError, ValueError), fragments)
 
 
 def test_every_public_function_has_a_wrong_argument_case():
