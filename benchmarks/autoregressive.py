@@ -40,12 +40,9 @@ from jax import lax
 
 from dgm_lib import data as data_lib
 from dgm_lib import train
-from dgm_lib.autoregressive import nll_loss
-from dgm_lib.made import MADE, made_loss
-from dgm_lib.nade import NADE
-from dgm_lib.pixelcnn import PixelCNN
+from dgm_lib.autoregressive import MADE, NADE, GRUAutoregressive, PixelCNN, made_loss
 from dgm_lib.probability import sample_bernoulli
-from dgm_lib.sequence import GRUAutoregressive
+from dgm_lib.train import nll_loss
 
 H = W = 28
 D = H * W

@@ -34,13 +34,12 @@ import numpy as np
 import optax
 from flax import nnx
 
-from dgm_lib import bijectors as B
 from dgm_lib import flows as F
 
 
 def build(layers: int, hidden: int) -> tuple[F.Transformed, F.Transformed]:
     """The scanned stack and the same layers unrolled in a Chain (same parameters)."""
-    make = lambda r, k: B.AffineCoupling(B.half_mask(2, k), hidden, rngs=r)  # noqa: E731
+    make = lambda r, k: F.AffineCoupling(F.half_mask(2, k), hidden, rngs=r)  # noqa: E731
     stack = F.Stack(make, layers, key=jax.random.key(0))
     # move the zero-initialised last layers so the flows are not the identity (less for deep
     # stacks, whose log-determinants add up)

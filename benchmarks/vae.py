@@ -76,7 +76,7 @@ def main() -> None:
     @jax.jit
     def one_sample(state, key):
         m = nnx.merge(graphdef, state)
-        return latent.log_weights(*m._log_weights(key, batch, 1)[:3])[0]
+        return m.log_weights(key, batch, 1)[0]
 
     bound = jax.jit(lambda state, key, k: nnx.merge(graphdef, state).iwae_bound(key, batch, k),
                     static_argnums=2)

@@ -1,34 +1,32 @@
 """dgm_lib: the library of the CS236 companion book on deep generative models.
 
-Pure functions on arrays in the core modules (``probability``, ``enumeration``,
-``empirical``, ``metrics``, ``toy2d``, ``bayesnet``, ``parameter_counts``, ``data``); thin
-Flax NNX modules at the edges (``mixture``, ``autoregressive``, ``nade``, ``made``,
-``rnade``, ``pixelcnn``, ``sequence``, ``latent``, ``bijectors``, ``flows``,
-``classifiers``); one training loop (``train.fit``) and one plot style (``plot``). Chapters
-start with ``dgm_lib.start_chapter()`` and size their experiments with
+A shared foundation at the top: ``probability`` (densities, samplers, KLs), ``estimators``
+(Monte Carlo with error bars), ``checks``, ``masks`` (MADE degrees and masks), ``nn`` (one MLP,
+initialisers, ``Frozen``), ``enumeration``, ``empirical``, ``data``, ``toy2d``, ``train`` (one
+``fit`` loop, one ``nll_loss``), ``metrics``, ``plot``, ``budgets`` and ``book`` (what a chapter
+runs first, its timer, its compiled model methods). Then one subpackage per part of the course:
+``background``, ``autoregressive``, ``latent``, ``flows``. Chapters start with
+``dgm_lib.start_chapter()`` and size their experiments with
 ``dgm_lib.pick(smoke=..., cpu=..., gpu=...)``.
 """
 
 from . import (
     autoregressive,
-    bayesnet,
-    bijectors,
-    classifiers,
+    background,
+    book,
+    budgets,
+    checks,
     data,
     empirical,
     enumeration,
+    estimators,
     flows,
     latent,
-    made,
+    masks,
     metrics,
-    mixture,
-    nade,
-    parameter_counts,
-    pixelcnn,
+    nn,
     plot,
     probability,
-    rnade,
-    sequence,
     toy2d,
     train,
 )
@@ -37,28 +35,25 @@ from .budgets import budget, pick
 
 __all__ = [
     "autoregressive",
-    "bayesnet",
-    "bijectors",
+    "background",
+    "book",
     "budget",
-    "classifiers",
+    "budgets",
+    "checks",
     "data",
     "empirical",
     "enumeration",
+    "estimators",
     "flows",
     "glue",
     "latent",
-    "made",
+    "masks",
     "metrics",
-    "mixture",
-    "nade",
-    "parameter_counts",
+    "nn",
     "pick",
-    "pixelcnn",
     "plot",
     "probability",
-    "rnade",
     "run_info",
-    "sequence",
     "start_chapter",
     "toy2d",
     "train",

@@ -54,7 +54,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import check_array, check_key
+from .checks import check_array, check_key
 
 Name = Literal["binarized_mnist", "mnist", "fashion_mnist", "digits", "auto"]
 Split = Literal["train", "valid", "test"]

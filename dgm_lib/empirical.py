@@ -15,7 +15,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from ._checks import check_array, check_positive_int
+from .checks import check_array, check_positive_int
 
 
 @jax.jit

@@ -18,7 +18,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from ._checks import check_array, check_positive_int
+from .checks import check_array, check_positive_int
 
 MAX_BINARY_DIM = 20
 """The largest ``d`` accepted: 2**20 rows of 20 float32 entries take 84 MB."""

@@ -13,7 +13,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from ._checks import check_array, check_positive_int
+from .checks import check_array, check_positive_int
 
 
 def nats_to_bits_per_dim(nats: jax.Array, num_dims: int) -> jax.Array:

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 
-from ._checks import check_array, check_positive_int
+from .checks import check_array, check_positive_int
 
 # Okabe and Ito's colour-blind-safe palette (black first for single-series plots).
 PALETTE = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7")

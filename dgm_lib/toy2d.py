@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import i0e
 
-from ._checks import check_array, check_key, check_positive_int
+from .checks import check_array, check_key, check_positive_int
 
 DATASETS = (
     "two_moons",

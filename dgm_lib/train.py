@@ -42,7 +42,7 @@ from flax import nnx
 from jax import lax
 from tqdm.auto import tqdm
 
-from ._checks import check_array, check_key, check_positive_int
+from .checks import check_array, check_key, check_positive_int
 
 Data = Any  # one array (N, ...) or a pytree (tuple, dict) of arrays sharing the leading N
 LossFn = Callable[[nnx.Module, Data, jax.Array], jax.Array]
@@ -281,3 +281,17 @@ def evaluate(
 
     sums = np.asarray(batch_sums(state, data, key), dtype=np.float64)
     return float(sums.sum() / n)
+
+
+def nll_loss(model: nnx.Module, batch: Data, key: jax.Array | None = None) -> jax.Array:
+    r"""The maximum-likelihood loss for :func:`dgm_lib.train.fit`: the mean negative
+    log-likelihood :math:`-\frac1B \sum_i \log p(x_i)` of a batch, in nats.
+
+    The one maximum-likelihood loss of the book, for every model with a ``log_prob``
+    (autoregressive models, mixtures, flows). ``batch`` is an array ``x``
+    (``model.log_prob(x)``) or a tuple ``(x, labels)`` (``model.log_prob(x, labels)``, for a
+    class-conditional model). ``key`` is unused: the loss is deterministic; it is there to
+    match ``fit``'s ``loss_fn(model, batch, key)``.
+    """
+    log_p = model.log_prob(*batch) if isinstance(batch, tuple) else model.log_prob(batch)
+    return -jnp.mean(log_p)

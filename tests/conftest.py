@@ -13,5 +13,6 @@ import jax
 # The tests compare with float64 oracles; on a GPU, float32 matmuls would otherwise use TF32.
 jax.config.update("jax_default_matmul_precision", "highest")
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "_ext"))
+TESTS = Path(__file__).resolve().parent
+sys.path.insert(0, str(TESTS))  # the shared helpers: `from support.bad_calls import ...`
+sys.path.insert(0, str(TESTS.parent / "_ext"))

@@ -1,0 +1,323 @@
+r"""MADE, the masked autoencoder for distribution estimation (Germain et al., 2015).
+
+An ordinary MLP from :math:`x \in \{0,1\}^D` to ``D`` logits becomes autoregressive once
+some of its weights are multiplied by zero. Give every unit a *degree*: input :math:`x_j` has
+degree :math:`m^0(j) =` its position in the ordering (``1..D``); a hidden unit has a degree
+:math:`m^l(k) \in \{1, \dots, D-1\}`, the number of inputs it may see. The masks are
+
+.. math:: M^l_{k' k} = 1\bigl[m^l(k) \ge m^{l-1}(k')\bigr] \ \text{(hidden layers)}, \qquad
+          M^{\mathrm{out}}_{k i} = 1\bigl[m^0(i) > m^L(k)\bigr] \ \text{(output, STRICT)},
+
+(row = input unit, column = output unit, the layout of ``x @ W``). A path from input
+:math:`j` to output :math:`i` exists only if :math:`m^0(j) \le m^1 \le \dots \le m^L <
+m^0(i)`: output :math:`i` sees only the variables before it in the ordering, so the product of
+the masks is strictly triangular in that ordering (:func:`mask_connectivity`,
+:func:`autoregressive_violations`). With ``>=`` in the output layer, output :math:`i` would see
+:math:`x_i` itself and the model would no longer be normalised.
+
+Order- and connectivity-agnostic training: a :class:`MADE` holds ``M`` sets of degrees (one
+ordering and one set of hidden degrees each) and shares ONE set of weights among them. Each
+training step picks one at random (:func:`made_loss`). At test time a single ordering gives a
+normalised model (``log_prob(x, mask_index)``), and so does the ensemble that averages the
+``M`` PROBABILITIES, :math:`p(x) = \frac1M \sum_m p_m(x)` (``ensemble_log_prob``, a
+log-mean-exp); averaging the logits instead mixes conditionals of different orderings and does
+not give a normalised distribution.
+
+The degrees are stored (integers, ``(M, size)`` per layer, not trained) and the masks are
+rebuilt from them inside each pass, so 32 masks of an 8000-unit network cost kilobytes, and
+the mask index can be a traced integer: one compiled training step serves every ordering.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jax import lax
+
+from ..checks import (
+    check_array,
+    check_hidden_sizes,
+    check_int_at_least,
+    check_key,
+    check_positive_int,
+)
+from ..masks import host_made_degrees, masked_mlp, masks_from_degrees
+from ..nn import Frozen, host_rng
+from ..probability import log_mean_exp
+from .base import (
+    AutoregressiveBernoulli,
+    Recurrence,
+    check_observed,
+    log_prob_from_logits,
+    scan_sample,
+)
+
+Array = jax.Array
+
+__all__ = [
+    "MADE",
+    "MNIST_BEST_HIDDEN_SIZES",
+    "MNIST_BEST_LEARNING_RATE",
+    "MNIST_BEST_NUM_MASKS",
+    "MNIST_HIDDEN_SIZES",
+    "made_loss",
+]
+
+MNIST_HIDDEN_SIZES: tuple[int, ...] = (500,)
+"""The paper's basic binarized-MNIST MADE: one hidden layer of 500 ReLU units."""
+
+MNIST_BEST_HIDDEN_SIZES: tuple[int, ...] = (8000, 8000)
+"""The paper's best binarized-MNIST MADE: two hidden layers of 8000 units each (trained with
+:data:`MNIST_BEST_NUM_MASKS` masks and Adagrad at :data:`MNIST_BEST_LEARNING_RATE`; the
+command line in the authors' code release, mgermain/MADE)."""
+
+MNIST_BEST_NUM_MASKS = 32
+"""Masks (orderings and connectivities) of the paper's best binarized-MNIST MADE."""
+
+MNIST_BEST_LEARNING_RATE = 0.01
+"""Adagrad learning rate of the paper's best binarized-MNIST MADE:
+``optax.adagrad(MNIST_BEST_LEARNING_RATE)``."""
+
+
+# --------------------------------------------------------------------------------------------
+# Module
+# --------------------------------------------------------------------------------------------
+
+
+def _check_mask_index(where: str, mask_index: Any, num_masks: int) -> Array:
+    """A Python int in ``[0, M)``, or an integer array of shape ``()`` (may be traced; an
+    out-of-range traced index is clamped to ``[0, M)`` by the gather)."""
+    if isinstance(mask_index, bool):
+        raise TypeError(f"{where}: argument 'mask_index' must be an int; got {mask_index!r}")
+    if isinstance(mask_index, (int, np.integer)):
+        if not 0 <= mask_index < num_masks:
+            raise ValueError(
+                f"{where}: argument 'mask_index' must lie in [0, {num_masks}); got {mask_index}"
+            )
+        return jnp.int32(mask_index)
+    return check_array(where, "mask_index", mask_index, shape=(), kind="int")
+
+
+class MADE(AutoregressiveBernoulli):
+    r"""MADE over :math:`\{0, 1\}^D`: one masked ReLU MLP, ``M`` orderings/connectivities.
+
+    Mask 0 always uses the natural ordering ``0..D-1``, so the inherited contract holds:
+    ``conditionals(x)``, ``log_prob(x)`` and ``sample(key, n)`` without a mask index are those
+    of an ordinary autoregressive model in the natural order. Masks ``1..M-1`` use random
+    orderings when ``order_agnostic`` (else the natural one again); every mask draws its own
+    hidden degrees when ``random_degrees`` (connectivity-agnostic), else all use the
+    deterministic degrees of :func:`made_degrees`.
+
+    Parameters (``nnx.Param``): ``weights[l]`` ``(in, out)`` with
+    :math:`\mathcal N(0, 2/\text{in})` entries and ``biases[l]`` zero. Not trained
+    (:class:`dgm_lib.nn.Frozen`): ``degrees[l]`` of shape ``(M, size_l)``, inputs first.
+
+    Args:
+        key: a ``jax.random.key`` for the weights, the orderings and the hidden degrees.
+        d: the number of binary variables, ``D >= 2``.
+        hidden_sizes: the hidden widths, e.g. :data:`MNIST_HIDDEN_SIZES`; ``()`` for none.
+        num_masks: ``M``, the number of orderings/connectivities (1 = plain MADE).
+        order_agnostic: random orderings for masks ``1..M-1``.
+        random_degrees: draw hidden degrees at random (per mask) rather than deterministically.
+
+    Members: ``conditionals(x, mask_index=0)``, ``log_prob(x, mask_index=0)``,
+    ``ensemble_log_prob(x)``, ``order(mask_index)``, ``masks(mask_index)``,
+    ``sample(key, n, observed=None, mask_index=0)``; train with :func:`made_loss`.
+    """
+
+    def __init__(
+        self,
+        key: Array,
+        d: int,
+        hidden_sizes: Sequence[int],
+        *,
+        num_masks: int = 1,
+        order_agnostic: bool = True,
+        random_degrees: bool = True,
+    ) -> None:
+        where = "MADE"
+        key = check_key(where, key)
+        self.d = check_int_at_least(where, "d", d, 2)
+        self.hidden_sizes = check_hidden_sizes(where, hidden_sizes)
+        self.num_masks = check_positive_int(where, "num_masks", num_masks)
+        weights, degrees = _init_made(
+            key, self.d, self.hidden_sizes, self.num_masks, order_agnostic, random_degrees
+        )
+        self.weights = nnx.List([nnx.Param(w) for w in weights])
+        self.biases = nnx.List([nnx.Param(jnp.zeros((w.shape[1],), jnp.float32)) for w in weights])
+        self.degrees = nnx.List([Frozen(m) for m in degrees])
+
+    def _degrees(self, mask_index: Array) -> list[Array]:
+        return [lax.dynamic_index_in_dim(v[...], mask_index, keepdims=False) for v in self.degrees]
+
+    def masks(self, mask_index: int | Array = 0) -> list[Array]:
+        """The float32 masks of ordering ``mask_index``, shapes ``(D, H_1), ..., (H_L, D)``."""
+        mask_index = _check_mask_index("MADE.masks", mask_index, self.num_masks)
+        return masks_from_degrees(self._degrees(mask_index))
+
+    def order(self, mask_index: int | Array = 0) -> Array:
+        """The ordering of mask ``mask_index``: int32 ``(D,)``, ``order[t]`` is drawn ``t``-th."""
+        mask_index = _check_mask_index("MADE.order", mask_index, self.num_masks)
+        return jnp.argsort(self._degrees(mask_index)[0]).astype(jnp.int32)
+
+    def conditionals(self, x: Array, mask_index: int | Array = 0) -> Array:
+        r"""The logits :math:`\ell_i(x_{<i})` in the ordering of mask ``mask_index``: shape
+        ``(batch, D)``; entry ``i`` depends only on the variables before ``i`` in
+        ``order(mask_index)``. ``mask_index`` is an int or a (traced) int32 scalar."""
+        where = "MADE.conditionals"
+        mask_index = _check_mask_index(where, mask_index, self.num_masks)
+        x = check_array(where, "x", x, shape=("batch", self.d))
+        return masked_mlp(
+            [w[...] for w in self.weights],
+            [b[...] for b in self.biases],
+            masks_from_degrees(self._degrees(mask_index)),
+            x,
+        )
+
+    def recurrence(self, canvas: Array, mask_index: int | Array = 0) -> Recurrence:
+        r"""Carry the first layer's pre-activation :math:`a = x (W^1 \odot M^1) + b^1`
+        (``(n, H_1)``, from :math:`b^1`; with no hidden layer, the logits themselves): write
+        adds row ``i`` of :math:`W^1 \odot M^1` times :math:`x_i`, an :math:`O(H_1)` update;
+        read runs the remaining layers and only column ``i`` of the output layer. With one
+        hidden layer a step costs :math:`O(H)`, not the :math:`O(DH)` of a whole pass."""
+        mask_index = _check_mask_index("MADE.recurrence", mask_index, self.num_masks)
+        masked = [w[...] * m for w, m in zip(self.weights, self.masks(mask_index), strict=True)]
+        biases = [b[...] for b in self.biases]
+        a0 = jnp.broadcast_to(biases[0], (canvas.shape[0], masked[0].shape[1]))
+
+        def read(a: Array, i: Array) -> Array:
+            if len(masked) == 1:
+                return a[:, i]
+            h = jax.nn.relu(a)
+            for w, b in zip(masked[1:-1], biases[1:-1], strict=True):
+                h = jax.nn.relu(h @ w + b)
+            return h @ masked[-1][:, i] + biases[-1][i]
+
+        def write(a: Array, i: Array, x_i: Array) -> Array:
+            return a + x_i[:, None] * masked[0][i]
+
+        return Recurrence(a0, read, write)
+
+    def log_prob(self, x: Array, mask_index: int | Array = 0) -> Array:
+        r""":math:`\log p_m(x) = \sum_i \log \mathrm{Bern}(x_i; \sigma(\ell^m_i))` for the
+        ordering :math:`m` = ``mask_index``: shape ``(batch,)``, nats."""
+        where = "MADE.log_prob"
+        mask_index = _check_mask_index(where, mask_index, self.num_masks)
+        x = check_array(where, "x", x, shape=("batch", self.d))
+        return log_prob_from_logits(x, self.conditionals(x, mask_index))
+
+    def ensemble_log_prob(self, x: Array) -> Array:
+        r"""The log-likelihood of the ensemble of all ``M`` orderings, averaged in PROBABILITY:
+
+        .. math:: \log p(x) = \log \frac{1}{M} \sum_{m=1}^{M} p_m(x)
+                  = \operatorname{logmeanexp}_m \log p_m(x),
+
+        a mixture of normalised models, hence normalised, and at least the mean of the
+        :math:`\log p_m(x)` (Jensen). The orderings are visited one after another
+        (``lax.map``), so memory does not grow with ``M``.
+
+        Args:
+            x: float32 zeros and ones, shape ``(batch, D)``.
+
+        Returns:
+            float32 array of shape ``(batch,)``, nats.
+        """
+        x = check_array("MADE.ensemble_log_prob", "x", x, shape=("batch", self.d))
+        per_mask = lax.map(lambda m: self.log_prob(x, m), jnp.arange(self.num_masks))
+        return log_mean_exp(per_mask, axis=0)
+
+    def sample(
+        self,
+        key: Array,
+        n: int,
+        observed: tuple[Array, Array] | None = None,
+        mask_index: int | Array = 0,
+    ) -> Array:
+        """``n`` samples by ancestral sampling in the ordering of mask ``mask_index``: one
+        ``lax.scan`` over the dimensions carrying the first layer (:meth:`recurrence`).
+
+        Args:
+            key: a ``jax.random.key``.
+            n: the number of samples, a positive int.
+            observed: ``None`` or ``(values (n, D), mask (n, D) or (D,))``: the entries where
+                ``mask`` is true are kept exactly; the draws condition on the observed entries
+                that come earlier in the ordering.
+            mask_index: which ordering, an int in ``[0, M)``.
+
+        Returns:
+            float32 array of shape ``(n, D)`` of zeros and ones.
+        """
+        where = "MADE.sample"
+        key = check_key(where, key)
+        n = check_positive_int(where, "n", n)
+        mask_index = _check_mask_index(where, mask_index, self.num_masks)
+        values, mask = check_observed(where, observed, n, self.d)
+        graphdef, state = nnx.split(self)
+        return _sample_made(graphdef, state, key, values, mask, mask_index)
+
+
+def _init_made(
+    key: Array,
+    d: int,
+    hidden_sizes: tuple[int, ...],
+    num_masks: int,
+    order_agnostic: bool,
+    random_degrees: bool,
+) -> tuple[list[Array], list[Array]]:
+    """Initial weights ``N(0, 2 / fan_in)`` and the degrees ``(M, size)`` of every layer."""
+    rng = host_rng(key)
+    sizes = (d, *hidden_sizes, d)
+    weights = [
+        jnp.asarray(rng.standard_normal((n_in, n_out)) * np.sqrt(2.0 / n_in), jnp.float32)
+        for n_in, n_out in itertools.pairwise(sizes)
+    ]
+    per_mask = []
+    for m in range(num_masks):
+        order = rng.permutation(d) if m > 0 and order_agnostic else np.arange(d)
+        per_mask.append(host_made_degrees(rng if random_degrees else None, order, hidden_sizes))
+    return weights, [jnp.asarray(np.stack(layer)) for layer in zip(*per_mask, strict=True)]
+
+
+@partial(jax.jit, static_argnums=0)
+def _sample_made(
+    graphdef: nnx.GraphDef,
+    state: nnx.State,
+    key: Array,
+    values: Array,
+    mask: Array,
+    mask_index: Array,
+) -> Array:
+    """One compilation per graph serves every parameter value and every mask index."""
+    model = nnx.merge(graphdef, state, copy=True)
+    recurrence = model.recurrence(jnp.where(mask, values, 0.0), mask_index)
+    return scan_sample(key, recurrence, values, mask, model.order(mask_index))
+
+
+def made_loss(model: MADE, x: Array, key: Array) -> Array:
+    r"""The order- and connectivity-agnostic training loss for ``train.fit``:
+
+    .. math:: L = -\frac1B \sum_{b=1}^{B} \log p_m(x^{(b)}), \qquad
+              m \sim \mathcal U\{0, \dots, M-1\} \text{ drawn from } \texttt{key},
+
+    an unbiased estimate of the mean NLL over the ``M`` orderings. The index is a traced
+    integer, so the compiled step is the same for every ordering (``FitResult.traces == 1``).
+    With ``M = 1`` it is the plain mean NLL.
+
+    Args:
+        model: a :class:`MADE`.
+        x: float32 zeros and ones, shape ``(batch, D)``.
+        key: a ``jax.random.key`` (``train.fit`` passes a fresh one each step).
+
+    Returns:
+        float32 scalar, nats per example.
+    """
+    key = check_key("made_loss", key)
+    mask_index = jax.random.randint(key, (), 0, model.num_masks, dtype=jnp.int32)
+    return -jnp.mean(model.log_prob(x, mask_index))

@@ -1,0 +1,259 @@
+r"""Causal self-attention as an autoregressive model of binary vectors: position :math:`i`
+reads every earlier position directly through attention weights, masked by
+:func:`causal_mask` so that it never sees the future (:func:`causal_self_attention`,
+:func:`transformer_logits`). All positions are computed in parallel in training; the cost is
+:math:`O(D^2)` per layer, and sampling reruns the network on the canvas at every step."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jax import lax
+
+from ..checks import check_array, check_key, check_positive_int
+from ..nn import normal_init
+from .base import AutoregressiveBernoulli
+
+Array = jax.Array
+
+__all__ = [
+    "CausalTransformer",
+    "TransformerParams",
+    "causal_mask",
+    "causal_self_attention",
+    "shift_right",
+    "transformer_logits",
+]
+
+# --------------------------------------------------------------------------------------------
+# Causal self-attention
+# --------------------------------------------------------------------------------------------
+
+
+def causal_mask(n: int) -> Array:
+    r"""The causal attention mask :math:`M_{ij} = 1[j \le i]`: position ``i`` may attend to
+    itself and to every earlier position, never to a later one.
+
+    The diagonal is allowed because the transformer's input at position ``i`` is the PREVIOUS
+    symbol :math:`x_{i-1}` (:func:`shift_right`), so what position ``i`` sees is
+    :math:`x_{<i}`. Every row has at least one allowed entry, so the softmax is defined.
+
+    Args:
+        n: the sequence length, a positive int.
+
+    Returns:
+        boolean array of shape ``(n, n)``, lower-triangular including the diagonal.
+    """
+    n = check_positive_int("causal_mask", "n", n)
+    return jnp.asarray(np.tril(np.ones((n, n), bool)))  # a constant: no device op when traced
+
+
+def causal_self_attention(
+    h: Array, w_q: Array, w_k: Array, w_v: Array, w_o: Array, n_heads: int
+) -> Array:
+    r"""Multi-head self-attention with the causal mask (Vaswani et al., 2017):
+
+    .. math:: Q = h W_Q,\ K = h W_K,\ V = h W_V \quad\text{split into } n_{\text{heads}}
+              \text{ heads of size } d_h = M / n_{\text{heads}},
+
+    .. math:: A^{(a)}_{ij} = \frac{\exp(q^{(a)}_i \cdot k^{(a)}_j / \sqrt{d_h})\, M_{ij}}
+              {\sum_{j'} \exp(q^{(a)}_i \cdot k^{(a)}_{j'} / \sqrt{d_h})\, M_{ij'}}, \qquad
+              \text{out}_i = \Bigl[\textstyle\sum_j A^{(a)}_{ij} v^{(a)}_j\Bigr]_{a} W_O,
+
+    with :math:`M` = :func:`causal_mask`. Masked scores are set to :math:`-\infty` before the
+    softmax, so their weights are exactly zero and ``out[:, i]`` does not depend on
+    ``h[:, j]`` for ``j > i`` at all.
+
+    Args:
+        h: float32 of shape ``(batch, T, M)``.
+        w_q, w_k, w_v, w_o: float32 of shape ``(M, M)``.
+        n_heads: a positive int dividing ``M``.
+
+    Returns:
+        float32 array of shape ``(batch, T, M)``.
+    """
+    where = "causal_self_attention"
+    h = check_array(where, "h", h, shape=("batch", "T", "M"))
+    b, t, m = h.shape
+    for name, w in (("w_q", w_q), ("w_k", w_k), ("w_v", w_v), ("w_o", w_o)):
+        check_array(where, name, w, shape=(m, m))
+    n_heads = check_positive_int(where, "n_heads", n_heads)
+    if m % n_heads:
+        raise ValueError(f"{where}: argument 'n_heads' ({n_heads}) must divide the width M ({m})")
+    dh = m // n_heads
+
+    def heads(w: Array) -> Array:
+        return (h @ w).reshape(b, t, n_heads, dh)
+
+    q, k, v = heads(w_q), heads(w_k), heads(w_v)
+    scores = jnp.einsum("bina,bjna->bnij", q, k) / jnp.sqrt(jnp.float32(dh))
+    weights = jax.nn.softmax(jnp.where(causal_mask(t), scores, -jnp.inf), axis=-1)
+    out = jnp.einsum("bnij,bjna->bina", weights, v).reshape(b, t, m)
+    return out @ w_o
+
+
+def shift_right(x: Array) -> Array:
+    r"""The inputs of an autoregressive sequence model: :math:`u_1 = 0`, :math:`u_i = x_{i-1}`,
+    and a flag that is one at the first position only (so the start is not read as a zero).
+
+    Args:
+        x: float32, shape ``(batch, D)``.
+
+    Returns:
+        float32 array of shape ``(batch, D, 2)``: channel 0 is :math:`x_{i-1}` (zero at
+        :math:`i = 1`), channel 1 is the start flag :math:`1[i = 1]`.
+    """
+    x = check_array("shift_right", "x", x, shape=("batch", "D"))
+    previous = jnp.concatenate([jnp.zeros_like(x[:, :1]), x[:, :-1]], axis=1)
+    start = jnp.zeros_like(x).at[:, 0].set(1.0)
+    return jnp.stack([previous, start], axis=-1)
+
+
+class TransformerParams(NamedTuple):
+    """The arrays of a causal transformer of width ``M`` with ``L`` layers over ``D`` positions.
+
+    embed ``(2, M)``: what :math:`x_{i-1}` and the start flag add; positions ``(D, M)``: the
+    learned position embeddings; per layer, stacked on a leading axis of size ``L``:
+    ln1 ``(L, 2, M)`` and ln2 ``(L, 2, M)`` (layer-norm scale and shift), attn ``(L, 4, M, M)``
+    (:math:`W_Q, W_K, W_V, W_O`), mlp_in ``(L, M, 2M)``, mlp_in_bias ``(L, 2M)``, mlp_out
+    ``(L, 2M, M)``, mlp_out_bias ``(L, M)``; then ln_out ``(2, M)``, readout ``(M,)`` and
+    out_bias ``(D,)``.
+    """
+
+    embed: Array
+    positions: Array
+    ln1: Array
+    ln2: Array
+    attn: Array
+    mlp_in: Array
+    mlp_in_bias: Array
+    mlp_out: Array
+    mlp_out_bias: Array
+    ln_out: Array
+    readout: Array
+    out_bias: Array
+
+
+def _layer_norm(h: Array, scale_shift: Array) -> Array:
+    """Normalise each position over its ``M`` features, then scale and shift (Ba et al.)."""
+    mean = jnp.mean(h, axis=-1, keepdims=True)
+    var = jnp.var(h, axis=-1, keepdims=True)
+    return (h - mean) * lax.rsqrt(var + 1e-5) * scale_shift[0] + scale_shift[1]
+
+
+def transformer_logits(params: TransformerParams, x: Array, n_heads: int) -> Array:
+    r"""The logits of all ``D`` conditionals of a causal (pre-norm) transformer, one pass:
+
+    .. math:: h^{(0)}_i = E^\top u_i + P_i, \qquad u = \text{shift\_right}(x),
+
+    .. math:: g = h^{(l-1)} + \mathrm{Attn}_{\text{causal}}\bigl(\mathrm{LN}(h^{(l-1)})\bigr),
+              \qquad h^{(l)} = g + W_2\, \mathrm{GELU}\bigl(W_1 \mathrm{LN}(g) + c_1\bigr) + c_2,
+
+    .. math:: \ell_i = v^\top \mathrm{LN}(h^{(L)}_i) + b_i.
+
+    Position ``i`` holds :math:`x_{i-1}` and attends to positions :math:`j \le i`, so
+    :math:`\ell_i` depends on :math:`x_{<i}` only. Layers run in one ``lax.scan``.
+
+    Args:
+        params: :class:`TransformerParams`.
+        x: float32 zeros and ones, shape ``(batch, D)``.
+        n_heads: attention heads per layer, dividing the width ``M``.
+
+    Returns:
+        float32 array of shape ``(batch, D)``.
+    """
+    where = "transformer_logits"
+    positions = check_array(where, "positions", params.positions, shape=("D", "M"))
+    d, m = positions.shape
+    check_array(where, "embed", params.embed, shape=(2, m))
+    check_array(where, "attn", params.attn, shape=("L", 4, m, m))
+    x = check_array(where, "x", x, shape=("batch", d))
+    h = shift_right(x) @ params.embed + positions
+
+    def layer(h: Array, p: tuple[Array, ...]) -> tuple[Array, None]:
+        ln1, ln2, attn, w1, c1, w2, c2 = p
+        h = h + causal_self_attention(_layer_norm(h, ln1), *attn, n_heads)
+        return h + jax.nn.gelu(_layer_norm(h, ln2) @ w1 + c1) @ w2 + c2, None
+
+    layers = (
+        params.ln1,
+        params.ln2,
+        params.attn,
+        params.mlp_in,
+        params.mlp_in_bias,
+        params.mlp_out,
+        params.mlp_out_bias,
+    )
+    h, _ = lax.scan(layer, h, layers)
+    return _layer_norm(h, params.ln_out) @ params.readout + params.out_bias
+
+
+class CausalTransformer(AutoregressiveBernoulli):
+    r"""A small causal transformer over the ``D`` binary variables (pixels in raster order).
+
+    Parameters (``nnx.Param``, see :class:`TransformerParams`): input and learned position
+    embeddings, ``n_layers`` pre-norm blocks of ``n_heads``-head causal self-attention and a
+    ``M -> 2M -> M`` GELU MLP, a final layer norm and a readout with a per-position bias.
+    Initialisation: weights :math:`\mathcal N(0, 1/\text{fan-in})`, position embeddings
+    :math:`\mathcal N(0, 0.1^2)`, layer-norm scales one, biases and shifts zero.
+
+    Args:
+        key: a ``jax.random.key`` for the initial weights.
+        d: the sequence length ``D``.
+        width: ``M``, features per position (default 32).
+        n_layers: ``L``, attention blocks (default 2).
+        n_heads: heads per block, dividing ``width`` (default 4).
+
+    Members: ``conditionals(x) -> (batch, D)`` (:func:`transformer_logits`, one parallel
+    pass); ``log_prob(x) -> (batch,)`` nats and ``sample(key, n, observed=None) -> (n, D)``
+    (inherited: a ``lax.scan`` of ``D`` passes on the whole canvas, :math:`O(D^3)` work in all,
+    fine for short sequences; a key-value cache would make it :math:`O(D^2)`);
+    ``params() -> TransformerParams``.
+    """
+
+    def __init__(
+        self, key: Array, d: int, *, width: int = 32, n_layers: int = 2, n_heads: int = 4
+    ) -> None:
+        where = "CausalTransformer"
+        key = check_key(where, key)
+        self.d = check_positive_int(where, "d", d)
+        m = self.width = check_positive_int(where, "width", width)
+        nl = self.n_layers = check_positive_int(where, "n_layers", n_layers)
+        self.n_heads = check_positive_int(where, "n_heads", n_heads)
+        if m % self.n_heads:
+            raise ValueError(
+                f"{where}: argument 'n_heads' ({n_heads}) must divide 'width' ({width})"
+            )
+        ks = jax.random.split(key, 6)
+
+        def normal(k: Array, shape: tuple[int, ...], fan_in: int) -> nnx.Param:
+            return nnx.Param(normal_init(k, shape, fan_in))
+
+        def norm_params(*lead: int) -> nnx.Param:
+            ones_zeros = jnp.stack([jnp.ones((m,), jnp.float32), jnp.zeros((m,), jnp.float32)])
+            return nnx.Param(jnp.broadcast_to(ones_zeros, (*lead, 2, m)))
+
+        self.embed = normal(ks[0], (2, m), 1)
+        self.positions = nnx.Param(0.1 * normal_init(ks[1], (self.d, m), 1))
+        self.ln1 = norm_params(nl)
+        self.ln2 = norm_params(nl)
+        self.attn = normal(ks[2], (nl, 4, m, m), m)
+        self.mlp_in = normal(ks[3], (nl, m, 2 * m), m)
+        self.mlp_in_bias = nnx.Param(jnp.zeros((nl, 2 * m), jnp.float32))
+        self.mlp_out = normal(ks[4], (nl, 2 * m, m), 2 * m)
+        self.mlp_out_bias = nnx.Param(jnp.zeros((nl, m), jnp.float32))
+        self.ln_out = norm_params()
+        self.readout = normal(ks[5], (m,), m)
+        self.out_bias = nnx.Param(jnp.zeros((self.d,), jnp.float32))
+
+    def params(self) -> TransformerParams:
+        """The current parameter values as a :class:`TransformerParams` of arrays."""
+        return TransformerParams(*(getattr(self, f)[...] for f in TransformerParams._fields))
+
+    def conditionals(self, x: Array) -> Array:
+        """:func:`transformer_logits`: shape ``(batch, D)``, one parallel pass."""
+        return transformer_logits(self.params(), self._check_x("conditionals", x), self.n_heads)

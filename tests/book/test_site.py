@@ -1,0 +1,88 @@
+"""The whole site builds with warnings as errors, every chapter executed at the smoke budget.
+
+The build executes each chapter top to bottom in a fresh kernel and stops at the first cell
+that raises, so a check cell whose assertion fails (a wrong derivation, a broken library
+function) fails here with the chapter, the cell and the traceback in the message. One build
+serves every check in this file: each chapter ran, its figures are on its page, its clean
+notebook is linked, and the execution-status page says how it ran.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from book_notebooks import chapter_sources
+from support import ROOT
+
+CHAPTERS = chapter_sources(ROOT)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("book")
+    env = {**os.environ, "DGM_BUDGET": "smoke"}
+    run = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "build.sh"), str(out)],
+        env=env, capture_output=True, text=True, timeout=1500,
+    )
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, "book build failed (warnings are errors):\n" + log[-6000:]
+    return out / "_build" / "html"
+
+
+def test_book_has_chapters() -> None:
+    assert CHAPTERS, "no chapter with a jupytext header listed in _toc.yml"
+
+
+@pytest.mark.parametrize("source", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_chapter_executed_at_smoke_budget(site: Path, source: Path) -> None:
+    html = (site / "chapters" / f"{source.stem}.html").read_text(encoding="utf-8")
+    assert "budget: smoke (DGM_BUDGET=smoke)" in html, (
+        f"{source.stem} must start with dgm.start_chapter() and run at the smoke budget"
+    )
+    status = (site / "chapters" / "execution.html").read_text(encoding="utf-8")
+    row = re.search(rf"chapters/{source.stem}<.*?</tr>", status, re.S)
+    assert row and "✅" in row.group(0), f"{source.stem}: not executed successfully"
+
+
+def test_site_builds_with_every_page(site: Path) -> None:
+    for page in ["index", "chapters/glossary", "chapters/references", "chapters/execution"]:
+        assert (site / f"{page}.html").is_file(), page
+    for source in CHAPTERS:
+        assert (site / "chapters" / f"{source.stem}.html").is_file(), source.stem
+
+
+@pytest.mark.parametrize("source", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_chapter_page_has_its_figures(site: Path, source: Path) -> None:
+    html = (site / "chapters" / f"{source.stem}.html").read_text(encoding="utf-8")
+    images = re.findall(r'<img[^>]+src="([^"]+\.png)"', html)
+    assert images, f"{source.stem}: no figure on the page"
+    for src in images:
+        assert (site / "chapters" / src).resolve().is_file(), f"{source.stem}: missing {src}"
+    assert "Traceback" not in html, f"{source.stem}: a cell printed a traceback"
+
+
+@pytest.mark.parametrize("source", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_chapter_links_a_clean_notebook(site: Path, source: Path) -> None:
+    html = (site / "chapters" / f"{source.stem}.html").read_text(encoding="utf-8")
+    link = re.search(rf'href="(\.\./_downloads/[^"]+/{source.stem}\.ipynb)"', html)
+    assert link, f"{source.stem}: no link to its .ipynb"
+    nb = json.loads((site / "chapters" / link.group(1)).resolve().read_text(encoding="utf-8"))
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert "pip" in "".join(code[0]["source"]), "the first cell must install dgm_lib"
+    assert all(c["outputs"] == [] and c["execution_count"] is None for c in code)
+    assert "jupytext" not in nb["metadata"]
+
+
+def test_execution_status_names_budget_and_devices(site: Path) -> None:
+    html = (site / "chapters" / "execution.html").read_text(encoding="utf-8")
+    for source in CHAPTERS:
+        assert source.stem in html
+    pasted = re.findall(r'class="pasted-text">([^<]*)<', html)
+    assert "smoke" in pasted, "the status page must show the budget each chapter ran with"
+    assert any(p.startswith("cpu:") for p in pasted), "the status page must show the devices"
