@@ -1,11 +1,20 @@
-"""What every chapter runs first: the book's plot style and a line saying how it ran."""
+"""What every chapter uses: the start line (budget, devices), glue for the prose, the one timer
+(:func:`timer`, :func:`best_time`, also used by the benchmarks) and the one way to compile a
+model's method (:func:`compiled`)."""
 
 from __future__ import annotations
 
+import math
 import platform
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 import jax
+from flax import nnx
 
 from .budgets import Budget, budget_and_reason
 from .plot import use_book_style
@@ -69,3 +78,72 @@ def start_chapter() -> RunInfo:
     glue("run_budget", info.budget, display=False)
     glue("run_devices", info.devices, display=False)
     return info
+
+
+class Stopwatch:
+    """Wall-clock seconds of a ``with timer() as t:`` block: ``t.seconds`` once it has ended."""
+
+    def __init__(self) -> None:
+        self.seconds = math.nan
+
+
+@contextmanager
+def timer() -> Iterator[Stopwatch]:
+    """Time a block of code: ``with timer() as t: ...`` then ``t.seconds``.
+
+    Wrap the block's results in ``jax.block_until_ready`` inside the block: JAX dispatches
+    work asynchronously, so without it the clock may stop before the computation does.
+    """
+    watch = Stopwatch()
+    start = time.perf_counter()
+    try:
+        yield watch
+    finally:
+        watch.seconds = time.perf_counter() - start
+
+
+def best_time(fn: Callable[..., Any], *args: Any, repeats: int = 3, warmup: int = 1) -> float:
+    """The fastest wall-clock seconds of ``fn(*args)`` over ``repeats`` calls, after ``warmup``
+    calls (which compile it); every call is waited for with ``jax.block_until_ready``. The
+    minimum is the least noisy summary on a shared machine."""
+    for _ in range(warmup):
+        jax.block_until_ready(fn(*args))
+    best = math.inf
+    for _ in range(repeats):
+        with timer() as t:
+            jax.block_until_ready(fn(*args))
+        best = min(best, t.seconds)
+    return best
+
+
+@partial(jax.jit, static_argnums=(0, 1, 2))
+def _call_split(
+    graphdef: nnx.GraphDef, method: str | Callable, static: tuple, state: nnx.State, *args: Any
+) -> Any:
+    model = nnx.merge(graphdef, state, copy=True)
+    call = getattr(model, method) if isinstance(method, str) else partial(method, model)
+    return call(*args, **dict(static))
+
+
+def compiled(model: nnx.Module, method: str | Callable[..., Any], **static: Any) -> Callable:
+    """``model.method(*arrays, **static)`` (or ``method(model, *arrays, **static)`` for a
+    function) as one jitted function of the arrays: the book's one way to compile a model.
+
+    The model is split once (``nnx.split``) and its current parameters are passed as an
+    argument, not baked in as constants, so models of the same structure share one compilation
+    (the cache is keyed on the graph, the method and ``static``). The returned function uses
+    the parameters as they are now; call :func:`compiled` again after training. ``static``
+    values must be hashable (sizes such as ``n=256``); a function ``method`` must be the same
+    object on every call for the compilation to be shared (a module-level function, not a new
+    lambda).
+    """
+    if not (isinstance(method, str) or callable(method)):
+        raise TypeError(
+            f"compiled: argument 'method' must be a method name or a function (model, ...) -> "
+            f"arrays; got {type(method).__name__}"
+        )
+    if isinstance(method, str) and not callable(getattr(model, method, None)):
+        raise AttributeError(f"compiled: {type(model).__name__} has no method {method!r}")
+    graphdef, state = nnx.split(model)
+    fixed = tuple(sorted(static.items()))
+    return lambda *args: _call_split(graphdef, method, fixed, state, *args)
