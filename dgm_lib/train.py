@@ -1,12 +1,15 @@
-"""Training: one ``fit`` loop for every model in the book, fast by construction.
+r"""Training: one ``fit`` loop for every model in the book, fast by construction.
 
 A step of minibatch gradient descent with an optax optimizer is
 
-    g_s = ∇_θ L(θ_s; B_s, k_s),        (u_s, o_{s+1}) = tx.update(g_s, o_s, θ_s),
-    θ_{s+1} = θ_s + u_s,
+.. math:: g_s = \nabla_\theta L(\theta_s; B_s, k_s), \qquad
+          (u_s, o_{s+1}) = \mathrm{update}(g_s, o_s, \theta_s), \qquad
+          \theta_{s+1} = \theta_s + u_s,
 
-where ``L = loss_fn(model, batch, key)`` is the mean loss over the batch ``B_s`` (e.g. the mean
-NLL in nats) and ``k_s`` a fresh key, so stochastic objectives such as the ELBO work.
+where ``L = loss_fn(model, batch, key)`` is the mean loss over the batch :math:`B_s` (e.g. the
+mean NLL in nats) and :math:`k_s` a fresh key, so stochastic objectives such as the ELBO work.
+A data-free objective (reverse KL to an energy) has no batch; a game (a GAN) is a list of
+:class:`Player`, each taking its own steps on its own parameters within one training step.
 
 Why it is fast (DESIGN section 4; ``benchmarks/fit_overhead.py`` measures it):
 
@@ -20,17 +23,19 @@ Why it is fast (DESIGN section 4; ``benchmarks/fit_overhead.py`` measures it):
    skipped), so the step compiles exactly once per run.
 
 Key schedule (fixed, so a plain loop can reproduce a run): ``order_key, loss_key =
-jax.random.split(key)``; ``rng = np.random.default_rng(np.asarray(jax.random.key_data(
-order_key)))`` orders the examples, epoch ``e`` in its ``e``-th ``rng.permutation(N)`` cut into
-``N // batch_size`` consecutive batches; step ``s`` takes the next batch and its loss gets
-``jax.random.fold_in(loss_key, s)``. The permutations are drawn on the host (NumPy): on the
+jax.random.split(key)``; ``rng = dgm_lib.nn.host_rng(order_key)`` orders the examples, epoch
+``e`` in its ``e``-th ``rng.permutation(N)`` cut into ``N // batch_size`` consecutive batches.
+A training step has ``R`` gradient steps (``R = 1`` for one loss; the sum of the players'
+repeats otherwise), in order; gradient step ``r`` of training step ``s`` takes the next batch
+and its loss gets ``jax.random.fold_in(loss_key, s * R + r)``, so a single loss at step ``s``
+gets ``fold_in(loss_key, s)``. The permutations are drawn on the host (NumPy): on the
 device a permutation is a sort, which on a CPU costs as much as dozens of small steps.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +48,7 @@ from jax import lax
 from tqdm.auto import tqdm
 
 from .checks import check_array, check_key, check_positive_int
+from .nn import host_rng
 
 Data = Any  # one array (N, ...) or a pytree (tuple, dict) of arrays sharing the leading N
 LossFn = Callable[[nnx.Module, Data, jax.Array], jax.Array]
@@ -58,24 +64,52 @@ class NonFiniteLossError(FloatingPointError):
     def __init__(self, step: int, losses: np.ndarray) -> None:
         self.step = step
         self.losses = losses
+        last = losses[-1]
         super().__init__(
             f"fit: the loss or its gradient became non-finite at step {step} (counted from 0; "
-            f"loss = {losses[-1]}). The model holds the parameters from before step {step}, "
+            f"loss = {last}). The model holds the parameters from before step {step}, "
             "the last finite update. Try a lower learning rate or check loss_fn for log(0) "
             "or division by zero."
         )
 
 
 @dataclass(frozen=True)
-class FitResult:
-    """What ``fit`` returns.
+class Player:
+    """One player of a game trained by :func:`fit`: its loss, the parameters it updates, its
+    optimizer and how many gradient steps it takes per training step.
 
-    model: the model passed in, updated in place with the trained parameters.
-    losses: the loss of every step, shape ``(steps,)``, float32 (nats if the loss is an NLL).
+    A GAN is two players, ``[Player(critic_loss, "critic", optax.adam(1e-4), repeats=5),
+    Player(generator_loss, "generator", optax.adam(1e-4))]``: each training step runs five
+    critic updates (each on a fresh batch), then one generator update, inside the same scanned
+    and compiled step.
+
+    Attributes:
+        loss_fn: ``(model, batch, key) -> scalar``, or ``(model, key) -> scalar`` when
+            ``fit`` runs without data; it is minimised (a player that maximises returns the
+            negative).
+        wrt: which ``nnx.Param`` leaves this player updates: a Flax NNX filter, or a string,
+            read as ``nnx.PathContains(wrt)`` (an attribute name on the path, e.g.
+            ``"critic"``). A parameter is updated by the first player whose filter it matches.
+        optimizer: the player's optax transformation.
+        repeats: gradient steps per training step, each on its own batch and key.
+    """
+
+    loss_fn: Callable[..., jax.Array]
+    wrt: Any
+    optimizer: optax.GradientTransformation
+    repeats: int = 1
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What :func:`fit` returns (the model itself is updated in place).
+
+    losses: the loss of every step, float32 (nats if the loss is an NLL): shape ``(steps,)``
+        for one loss; ``(steps, num_players)`` for players, each entry the mean over that
+        player's repeats within the step.
     traces: how often the step was traced and compiled during the run (1 for a healthy run).
     """
 
-    model: nnx.Module
     losses: np.ndarray
     traces: int
 
@@ -109,7 +143,7 @@ def _check_data(where: str, data: Data) -> tuple[Data, int]:
 def _batch_order(key: jax.Array, n: int, batch_size: int) -> Iterator[np.ndarray]:
     """Endless batches of indices: each epoch a fresh permutation of ``range(n)`` cut into
     ``n // batch_size`` batches of ``batch_size``; the ragged rest is dropped."""
-    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)))
+    rng = host_rng(key)
     per_epoch = n // batch_size
     while True:
         perm = rng.permutation(n)[: per_epoch * batch_size].astype(np.int32)
@@ -120,71 +154,118 @@ def _all_finite(tree: Any) -> jax.Array:
     return jax.tree.reduce(lambda ok, g: ok & jnp.all(jnp.isfinite(g)), tree, jnp.bool_(True))
 
 
+def _check_players(where: str, loss_fn: Any, optimizer: Any) -> tuple[list[Player], bool]:
+    """The players of a run and whether ``loss_fn`` was one loss (one player, every Param)."""
+    if callable(loss_fn):
+        tx = optax.adam(1e-3) if optimizer is None else optimizer
+        return [Player(loss_fn, nnx.Param, tx)], True
+    players = list(loss_fn) if isinstance(loss_fn, (list, tuple)) else None
+    if not players or not all(isinstance(p, Player) for p in players):
+        raise TypeError(
+            f"{where}: argument 'loss_fn' must be a loss (model, batch, key) -> scalar or a "
+            f"non-empty list of Player; got {type(loss_fn).__name__}"
+        )
+    if optimizer is not None:
+        raise ValueError(
+            f"{where}: with players, give each Player its optimizer; argument 'optimizer' must "
+            "be None"
+        )
+    for p in players:
+        check_positive_int(where, "Player.repeats", p.repeats)
+    return players, False
+
+
+def _param_filter(wrt: Any) -> Any:
+    return nnx.All(nnx.Param, nnx.PathContains(wrt) if isinstance(wrt, str) else wrt)
+
+
 def fit(
     model: nnx.Module,
-    loss_fn: LossFn,
-    data: Data,
+    loss_fn: LossFn | Sequence[Player],
+    data: Data | None = None,
     *,
     key: jax.Array,
     steps: int,
-    batch_size: int,
+    batch_size: int | None = None,
     optimizer: optax.GradientTransformation | None = None,
     steps_per_dispatch: int = 100,
     progress: bool = True,
 ) -> FitResult:
-    """Minimise ``loss_fn(model, batch, key)`` over the ``nnx.Param`` leaves of ``model``.
+    """Minimise ``loss_fn`` over the ``nnx.Param`` leaves of ``model``, updating it IN PLACE.
+
+    The one training loop of the book. It runs any objective of the course: a loss on
+    minibatches of ``data`` (maximum likelihood, the ELBO), a data-free objective
+    (``data=None``: reverse KL to an energy, sampling-based losses), and several players that
+    take turns inside one training step (a GAN's critic ``k`` steps, then its generator).
 
     Args:
-      model: any ``nnx.Module``; updated IN PLACE (``nnx.update``) when the run ends (an
-        interrupted run leaves it as it was). Other variables that ``loss_fn`` changes
-        (batch statistics, RNG counters) are kept; only ``nnx.Param`` leaves are trained.
-      loss_fn: ``(model, batch, key) -> scalar``, the mean loss over the batch; ``batch`` has
-        the structure of ``data`` with leading axis ``batch_size``.
+      model: any ``nnx.Module``. It is updated in place (``nnx.update``) when the run ends
+        and when it stops at a non-finite step (an interrupted run leaves it as it was); the
+        return value holds only the history. Other variables that a loss changes (batch
+        statistics, RNG counters) are kept; only ``nnx.Param`` leaves are trained.
+      loss_fn: ``(model, batch, key) -> scalar``, the mean loss over the batch (``batch`` has
+        the structure of ``data`` with leading axis ``batch_size``); ``(model, key) ->
+        scalar`` when ``data`` is None. Or a list of :class:`Player`, each with its own loss,
+        parameters, optimizer and number of repeats, run in list order within every step.
       data: one array ``(N, ...)`` or a tuple/dict of arrays with the same leading ``N``
-        (e.g. ``(images, labels)``); it is copied to the device once.
+        (e.g. ``(images, labels)``); it is copied to the device once. ``None`` for a
+        data-free objective.
       key: a ``jax.random.key``; the schedule of keys is in the module docstring.
-      steps: number of optimizer steps (not epochs).
-      batch_size: examples per step, at most ``N``; the last ``N % batch_size`` examples of
-        each epoch's permutation are dropped so every batch has the same shape.
-      optimizer: an optax transformation (default ``optax.adam(1e-3)``); schedules and weight
-        decay go here, e.g. ``optax.adamw(optax.cosine_decay_schedule(1e-3, steps))``.
+      steps: number of training steps (not epochs).
+      batch_size: examples per gradient step, at most ``N``; required with data, must be
+        None without. The last ``N % batch_size`` examples of each epoch's permutation are
+        dropped so every batch has the same shape.
+      optimizer: an optax transformation for a single loss (default ``optax.adam(1e-3)``);
+        schedules and weight decay go here, e.g.
+        ``optax.adamw(optax.cosine_decay_schedule(1e-3, steps))``. None with players.
       steps_per_dispatch: steps per call of the compiled function; the progress bar and the
         NaN check run once per dispatch. The last dispatch has the same length, its steps
         past ``steps`` do nothing, so the step compiles once.
       progress: show a tqdm progress bar with the mean loss of the last dispatch.
 
     Returns:
-      ``FitResult(model, losses, traces)``: ``losses`` has shape ``(steps,)``, float32.
+      ``FitResult(losses, traces)``: ``losses`` float32 of shape ``(steps,)`` for one loss or
+      ``(steps, num_players)`` for players.
 
     Raises:
       NonFiniteLossError: at the first step whose loss or gradient is NaN or infinite; the
         model then holds the parameters from before that step.
     """
     where = "fit"
-    data, n = _check_data(where, data)
+    players, single = _check_players(where, loss_fn, optimizer)
     steps = check_positive_int(where, "steps", steps)
-    batch_size = check_positive_int(where, "batch_size", batch_size)
-    if batch_size > n:
-        raise ValueError(
-            f"{where}: argument 'batch_size' ({batch_size}) must be at most the number of "
-            f"examples in 'data' ({n})"
-        )
+    if data is None:
+        if batch_size is not None:
+            raise ValueError(
+                f"{where}: argument 'batch_size' must be None when 'data' is None (a data-free "
+                f"objective); got {batch_size!r}"
+            )
+    else:
+        data, n = _check_data(where, data)
+        if batch_size is None:
+            raise ValueError(f"{where}: argument 'batch_size' is required when 'data' is given")
+        batch_size = check_positive_int(where, "batch_size", batch_size)
+        if batch_size > n:
+            raise ValueError(
+                f"{where}: argument 'batch_size' ({batch_size}) must be at most the number of "
+                f"examples in 'data' ({n})"
+            )
     chunk = min(check_positive_int(where, "steps_per_dispatch", steps_per_dispatch), steps)
     key = check_key(where, key)
-    tx = optax.adam(1e-3) if optimizer is None else optimizer
 
-    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+    graphdef, *params, rest = nnx.split(model, *(_param_filter(p.wrt) for p in players), ...)
+    slots = [(j, r) for j, p in enumerate(players) for r in range(p.repeats)]
     order_key, loss_key = jax.random.split(key)
-    order = _batch_order(order_key, n, batch_size)
+    order = None if data is None else _batch_order(order_key, n, batch_size)
     traces = 0
 
-    def train_step(carry: tuple, s: jax.Array, idx: jax.Array, data: Data) -> tuple:
-        params, rest, opt_state, _ = carry
-        batch = jax.tree.map(lambda a: a[idx], data)
+    def player_step(j: int, carry: tuple, batch: Data, k: jax.Array) -> tuple:
+        params, rest, opt_states = carry
 
-        def objective(params: nnx.State) -> tuple[jax.Array, nnx.State]:
-            m = nnx.merge(graphdef, params, rest, copy=True)
-            loss = loss_fn(m, batch, jax.random.fold_in(loss_key, s))
+        def objective(own: nnx.State) -> tuple[jax.Array, nnx.State]:
+            states = [own if i == j else p for i, p in enumerate(params)]
+            m = nnx.merge(graphdef, *states, rest, copy=True)
+            loss = players[j].loss_fn(m, k) if data is None else players[j].loss_fn(m, batch, k)
             if jnp.shape(loss) != ():
                 raise ValueError(
                     f"{where}: loss_fn must return a scalar (the mean loss over the batch); "
@@ -192,18 +273,31 @@ def fit(
                 )
             return loss, nnx.split(m, nnx.Param, ...)[2]
 
-        (loss, new_rest), grads = jax.value_and_grad(objective, has_aux=True)(params)
-        updates, new_opt_state = tx.update(grads, opt_state, params)
-        new = (optax.apply_updates(params, updates), new_rest, new_opt_state)
+        (loss, new_rest), grads = jax.value_and_grad(objective, has_aux=True)(params[j])
+        updates, new_opt = players[j].optimizer.update(grads, opt_states[j], params[j])
+        new_params = [
+            optax.apply_updates(p, updates) if i == j else p for i, p in enumerate(params)
+        ]
+        new_opts = [new_opt if i == j else o for i, o in enumerate(opt_states)]
         good = jnp.isfinite(loss) & _all_finite(grads)
-        # Keep the last finite state: a bad step changes nothing and stops the run.
-        params, rest, opt_state = jax.tree.map(
-            lambda a, b: jnp.where(good, a, b), new, (params, rest, opt_state)
-        )
-        return (params, rest, opt_state, good), (loss.astype(jnp.float32), good)
+        return (new_params, new_rest, new_opts), loss.astype(jnp.float32), good
+
+    def train_step(carry: tuple, s: jax.Array, idx: jax.Array, data: Data) -> tuple:
+        state, ok = carry[:3], carry[3]
+        losses = [jnp.float32(0.0)] * len(players)
+        for slot, (j, _) in enumerate(slots):
+            rows = idx[slot]
+            batch = None if data is None else jax.tree.map(lambda a, i=rows: a[i], data)
+            k = jax.random.fold_in(loss_key, s * len(slots) + slot)
+            new, loss, good = player_step(j, state, batch, k)
+            # Keep the last finite state: a bad update changes nothing and stops the run.
+            state = jax.tree.map(lambda a, b, g=good: jnp.where(g, a, b), new, state)
+            losses[j] = losses[j] + loss / players[j].repeats
+            ok = ok & good
+        return (*state, ok), (jnp.stack(losses), ok)
 
     def skip_step(carry: tuple, s: jax.Array, idx: jax.Array, data: Data) -> tuple:
-        return carry, (jnp.float32(jnp.nan), jnp.bool_(True))
+        return carry, (jnp.full(len(players), jnp.nan, jnp.float32), jnp.bool_(True))
 
     def run_dispatch(carry: tuple, data: Data, start: jax.Array, idx: jax.Array) -> tuple:
         nonlocal traces
@@ -217,25 +311,29 @@ def fit(
         return lax.scan(step, carry, (start + jnp.arange(chunk, dtype=jnp.int32), idx))
 
     dispatch = jax.jit(run_dispatch, donate_argnums=0)
+    opt_states = [p.optimizer.init(q) for p, q in zip(players, params, strict=True)]
     # Copy, so that donating the carry never deletes the arrays the model still holds.
-    carry = jax.tree.map(jnp.copy, (params, rest, tx.init(params), jnp.bool_(True)))
-    history = np.full(steps, np.nan, dtype=np.float32)
+    carry = jax.tree.map(jnp.copy, (params, rest, opt_states, jnp.bool_(True)))
+    history = np.full((steps, len(players)), np.nan, dtype=np.float32)
+    width = 1 if data is None else batch_size
     with tqdm(total=steps, desc="fit", disable=not progress) as bar:
         for start in range(0, steps, chunk):
             k = min(chunk, steps - start)
-            idx = np.zeros((chunk, batch_size), np.int32)  # rows past `steps` are never used
-            idx[:k] = list(itertools.islice(order, k))
+            idx = np.zeros((chunk, len(slots), width), np.int32)  # rows past `steps` unused
+            if order is not None:
+                idx[:k] = np.reshape(list(itertools.islice(order, k * len(slots))), idx[:k].shape)
             carry, (losses, good) = dispatch(carry, data, np.int32(start), idx)
             history[start : start + k] = np.asarray(losses)[:k]
             bad = np.flatnonzero(~np.asarray(good)[:k])
             if bad.size:
-                nnx.update(model, carry[0], carry[1])
+                nnx.update(model, *carry[0], carry[1])
                 first = start + int(bad[0])
-                raise NonFiniteLossError(first, history[: first + 1].copy())
+                found = history[: first + 1].copy()
+                raise NonFiniteLossError(first, found[:, 0] if single else found)
             bar.update(k)
             bar.set_postfix(loss=f"{history[start : start + k].mean():.4g}")
-    nnx.update(model, carry[0], carry[1])
-    return FitResult(model=model, losses=history, traces=traces)
+    nnx.update(model, *carry[0], carry[1])
+    return FitResult(losses=history[:, 0] if single else history, traces=traces)
 
 
 def evaluate(
@@ -246,7 +344,7 @@ def evaluate(
     batch_size: int,
     key: jax.Array | None = None,
 ) -> float:
-    """Mean of a per-example function over a data set: ``(1/N) Σ_i fn(model, x_i)``.
+    r"""Mean of a per-example function over a data set: :math:`\frac1N \sum_i f(x_i)` with f = ``fn(model, .)``.
 
     ``fn(model, batch) -> (batch_size,)``, or ``fn(model, batch, key)`` when ``key`` is given
     (batch ``i`` gets ``jax.random.fold_in(key, i)``), e.g. ``lambda m, x: -m.log_prob(x)``

@@ -14,7 +14,7 @@ import pytest
 import scipy.stats
 from flax import nnx
 
-from dgm_lib.train import FitResult, NonFiniteLossError, evaluate, fit
+from dgm_lib.train import FitResult, NonFiniteLossError, Player, evaluate, fit
 
 
 class DiagGaussian(nnx.Module):
@@ -71,7 +71,7 @@ def test_fit_recovers_the_gaussian_maximum_likelihood_estimate():
         model, nll, x, key=jax.random.key(0), steps=steps, batch_size=400, optimizer=tx,
         progress=False,
     )  # fmt: skip
-    assert isinstance(result, FitResult) and result.model is model  # updated in place
+    assert isinstance(result, FitResult) and not hasattr(result, "model")  # in place
     mle_mean, mle_var = x.mean(0), x.var(0)  # closed form: sample mean, biased variance
     np.testing.assert_allclose(model.mean[...], mle_mean, atol=1e-3)
     np.testing.assert_allclose(np.exp(model.log_var[...]), mle_var, rtol=1e-3)
@@ -83,8 +83,9 @@ def test_fit_recovers_the_gaussian_maximum_likelihood_estimate():
 def test_fit_matches_a_plain_nnx_optimizer_loop_step_for_step():
     x, y = regression_data(100)
     n, batch_size, steps = 100, 16, 30  # 100 % 16 = 4 examples dropped per epoch
+    fitted = MLP(nnx.Rngs(0))
     result = fit(
-        MLP(nnx.Rngs(0)), noisy_mse, (x, y), key=jax.random.key(7), steps=steps,
+        fitted, noisy_mse, (x, y), key=jax.random.key(7), steps=steps,
         batch_size=batch_size, optimizer=optax.adam(1e-2), steps_per_dispatch=7,
         progress=False,
     )  # fmt: skip
@@ -113,8 +114,122 @@ def test_fit_matches_a_plain_nnx_optimizer_loop_step_for_step():
             float(plain_step(model, optimizer, (x[idx], y[idx]), jax.random.fold_in(loss_key, s)))
         )
     np.testing.assert_allclose(result.losses, losses, rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(result.model.l1.kernel[...], model.l1.kernel[...], atol=1e-5)
+    np.testing.assert_allclose(fitted.l1.kernel[...], model.l1.kernel[...], atol=1e-5)
     assert result.losses[-1] < result.losses[0]
+
+
+class Affine(nnx.Module):
+    """x = scale * z + shift, z ~ N(0, 1): a generator with two scalar parameters."""
+
+    def __init__(self) -> None:
+        self.scale = nnx.Param(jnp.float32(0.5))
+        self.shift = nnx.Param(jnp.float32(0.0))
+
+
+def reverse_kl_to_normal(model: Affine, key: jax.Array) -> jax.Array:
+    """KL(q || N(3, 2^2)) up to a constant for q = N(shift, scale^2), from 64 reparameterised
+    draws: a data-free objective whose minimum is scale = 2, shift = 3."""
+    z = jax.random.normal(key, (64,))
+    x = model.scale[...] * z + model.shift[...]
+    log_q = -jnp.log(jnp.abs(model.scale[...])) - 0.5 * z**2
+    return jnp.mean(log_q + 0.5 * ((x - 3.0) / 2.0) ** 2)
+
+
+def test_fit_runs_a_data_free_objective_with_the_documented_keys():
+    steps = 40
+    model = Affine()
+    result = fit(model, reverse_kl_to_normal, key=jax.random.key(3), steps=steps,
+                 optimizer=optax.adam(0.05), steps_per_dispatch=15, progress=False)
+    assert result.traces == 1 and result.losses.shape == (steps,)
+
+    plain, tx = Affine(), optax.adam(0.05)
+    params = nnx.state(plain, nnx.Param)
+    opt_state = tx.init(params)
+    loss_key = jax.random.split(jax.random.key(3))[1]
+    graphdef = nnx.graphdef(plain)
+    losses = []
+    for s in range(steps):
+        objective = lambda p, k: reverse_kl_to_normal(nnx.merge(graphdef, p), k)  # noqa: E731
+        loss, grads = jax.value_and_grad(objective)(params, jax.random.fold_in(loss_key, s))
+        updates, opt_state = tx.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        losses.append(float(loss))
+    np.testing.assert_allclose(result.losses, losses, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.scale[...], params["scale"][...], rtol=1e-5)
+
+
+def test_fit_without_data_reaches_the_minimum_of_the_reverse_kl():
+    model = Affine()
+    tx = optax.adam(optax.cosine_decay_schedule(0.05, 3000))
+    fit(model, reverse_kl_to_normal, key=jax.random.key(0), steps=3000, optimizer=tx,
+        progress=False)
+    assert abs(float(model.scale[...]) - 2.0) < 0.1 and abs(float(model.shift[...]) - 3.0) < 0.1
+
+
+class TwoPlayers(nnx.Module):
+    def __init__(self) -> None:
+        self.critic = nnx.Linear(2, 1, rngs=nnx.Rngs(0))
+        self.generator = nnx.Linear(2, 2, rngs=nnx.Rngs(1))
+
+
+def critic_loss(m: TwoPlayers, x: jax.Array, key: jax.Array) -> jax.Array:
+    fake = m.generator(jax.random.normal(key, x.shape))
+    return jnp.mean(m.critic(fake)) - jnp.mean(m.critic(x)) + jnp.mean(m.critic.kernel[...] ** 2)
+
+
+def generator_loss(m: TwoPlayers, x: jax.Array, key: jax.Array) -> jax.Array:
+    return -jnp.mean(m.critic(m.generator(jax.random.normal(key, x.shape))))
+
+
+def test_players_take_their_turns_as_a_plain_alternating_loop_does():
+    """Critic 3 steps then generator 1 step per training step, each on its own batch and key:
+    fit's scanned engine against the same game written as a Python loop over optax updates."""
+    x = np.random.default_rng(0).normal(2.0, 0.5, size=(40, 2)).astype(np.float32)
+    steps, batch_size, repeats = 6, 8, 3
+    players = [
+        Player(critic_loss, "critic", optax.sgd(0.1), repeats=repeats),
+        Player(generator_loss, "generator", optax.adam(0.01)),
+    ]
+    model = TwoPlayers()
+    result = fit(model, players, x, key=jax.random.key(5), steps=steps, batch_size=batch_size,
+                 steps_per_dispatch=4, progress=False)
+    assert result.losses.shape == (steps, 2) and result.traces == 1
+
+    plain = TwoPlayers()
+    graphdef, critic, generator, rest = nnx.split(
+        plain, nnx.PathContains("critic"), nnx.PathContains("generator"), ...
+    )
+    opts = [optax.sgd(0.1), optax.adam(0.01)]
+    states = [opts[0].init(critic), opts[1].init(generator)]
+    order_key, loss_key = jax.random.split(jax.random.key(5))
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(order_key)))
+    batches = []
+    while len(batches) < steps * (repeats + 1):
+        perm = rng.permutation(40)
+        batches += [perm[i * batch_size : (i + 1) * batch_size] for i in range(40 // batch_size)]
+    expected = np.zeros((steps, 2))
+    for s in range(steps):
+        for r in range(repeats + 1):
+            j, slot = (0 if r < repeats else 1), s * (repeats + 1) + r
+            k, batch = jax.random.fold_in(loss_key, slot), x[batches[slot]]
+            if j == 0:
+                loss, g = jax.value_and_grad(
+                    lambda c, q, b, k: critic_loss(nnx.merge(graphdef, c, q, rest), b, k)
+                )(critic, generator, batch, k)
+                u, states[0] = opts[0].update(g, states[0], critic)
+                critic = optax.apply_updates(critic, u)
+                expected[s, 0] += float(loss) / repeats
+            else:
+                loss, g = jax.value_and_grad(
+                    lambda q, c, b, k: generator_loss(nnx.merge(graphdef, c, q, rest), b, k)
+                )(generator, critic, batch, k)
+                u, states[1] = opts[1].update(g, states[1], generator)
+                generator = optax.apply_updates(generator, u)
+                expected[s, 1] = float(loss)
+    np.testing.assert_allclose(result.losses, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.generator.kernel[...], generator["generator"]["kernel"][...], rtol=1e-5)
+    np.testing.assert_allclose(model.critic.kernel[...], critic["critic"]["kernel"][...], rtol=1e-5)
+    assert not np.allclose(model.critic.kernel[...], TwoPlayers().critic.kernel[...])
 
 
 def test_fit_compiles_the_step_once_for_a_run_of_several_dispatches(caplog):
@@ -251,6 +366,11 @@ def _evaluate(**overrides):
         (_fit, dict(key=0), TypeError, "fit: argument 'key' must be a single random key"),
         (_fit, dict(key=jax.random.split(jax.random.key(0))), TypeError, "argument 'key'"),
         (_fit, dict(loss_fn=lambda m, b, k: m(b[0])), ValueError, "fit: loss_fn must return a"),
+        (_fit, dict(batch_size=None), ValueError, "fit: argument 'batch_size' is required when 'data'"),
+        (_fit, dict(data=None), ValueError, "fit: argument 'batch_size' must be None when 'data' is None"),
+        (_fit, dict(loss_fn=[]), TypeError, "fit: argument 'loss_fn' must be a loss"),
+        (_fit, dict(loss_fn=[Player(noisy_mse, "l1", optax.sgd(0.1))], optimizer=optax.sgd(0.1)), ValueError, "give each Player its optimizer"),
+        (_fit, dict(loss_fn=[Player(noisy_mse, "l1", optax.sgd(0.1), repeats=0)]), ValueError, "fit: argument 'Player.repeats' must be a positive int"),
         (_evaluate, dict(batch_size=0), ValueError, "evaluate: argument 'batch_size'"),
         (_evaluate, dict(data={"x": _X, "y": _Y[:3]}), ValueError, "argument 'data['y']' has 3"),
         (_evaluate, dict(fn=lambda m, b: b), ValueError, "evaluate: fn must return one value"),
