@@ -28,7 +28,6 @@ Run: ``python benchmarks/autoregressive.py [--samples 4] [--repeats 2]``.
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 from functools import partial
 
@@ -41,6 +40,7 @@ from jax import lax
 from dgm_lib import data as data_lib
 from dgm_lib import train
 from dgm_lib.autoregressive import MADE, NADE, GRUAutoregressive, PixelCNN, made_loss
+from dgm_lib.book import best_time, timer
 from dgm_lib.probability import sample_bernoulli
 from dgm_lib.train import nll_loss
 
@@ -69,24 +69,15 @@ def steps_per_second(model_fn: Callable[[], nnx.Module], loss_fn, x: np.ndarray,
     until the extra steps take at least 2 s, so compile-time noise cannot swamp them."""
 
     def seconds(steps: int) -> float:
-        t0 = time.perf_counter()
-        train.fit(model_fn(), loss_fn, x, key=jax.random.key(0), steps=steps,
-                  batch_size=BATCH, steps_per_dispatch=short, progress=False)
-        return time.perf_counter() - t0
+        with timer() as t:
+            train.fit(model_fn(), loss_fn, x, key=jax.random.key(0), steps=steps,
+                      batch_size=BATCH, steps_per_dispatch=short, progress=False)
+        return t.seconds
 
     t_short, long = seconds(short), 10 * short
     while (t_long := seconds(long)) - t_short < 2.0:
         long *= 4
     return (long - short) / (t_long - t_short), t_short
-
-
-def best_time(run: Callable[[], jax.Array], repeats: int) -> float:
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(run())
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 @partial(jax.jit, static_argnums=0)
@@ -115,7 +106,7 @@ def full_pass_loop_sampler(model: nnx.Module, n: int) -> Callable[..., jax.Array
 def recurrence_loop_sampler(model: nnx.Module, n: int) -> Callable[..., jax.Array]:
     """``run(key, steps)``: the model's own recurrence (the scan's step), jitted and called
     from Python once per pixel: the same arithmetic as the scan, one dispatch per step."""
-    recurrence = model.recurrence(jnp.zeros((n, D), jnp.float32))
+    recurrence = model.recurrence(jnp.zeros((n, D), jnp.float32))  # MADE: ordering 0
 
     @jax.jit
     def step(state, i: jax.Array, key: jax.Array):
@@ -140,7 +131,7 @@ def compare_samplers(name: str, model: nnx.Module, n: int, repeats: int) -> tupl
         "full-pass loop": partial(full_pass_loop_sampler(model, n), jax.random.key(1)),
     }
     jax.block_until_ready([run(steps=1) for run in runs.values()])  # compile all three
-    t = {k: best_time(run, repeats) for k, run in runs.items()}
+    t = {k: best_time(run, repeats=repeats, warmup=0) for k, run in runs.items()}
     full, same = t["full-pass loop"] / t["scan"], t["recurrence loop"] / t["scan"]
     print(f"  {name:<26s} scan {t['scan']:7.3f} s | loop, same step {t['recurrence loop']:7.3f} s"
           f" ({same:5.1f}x) | loop, full pass {t['full-pass loop']:7.3f} s ({full:6.1f}x)")
@@ -152,16 +143,21 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=4, help="samples per sampler run")
     parser.add_argument("--repeats", type=int, default=2, help="timed runs per sampler")
     args = parser.parse_args()
-    start = time.perf_counter()
+    with timer() as total:
+        run_all(args.samples, args.repeats)
+    print(f"total time {total.seconds:.0f} s")
 
+
+def run_all(n: int, r: int) -> None:
+    """The two measurements: training rates, then the samplers."""
     x, source = binary_images(1_000)
     print(f"devices: {jax.devices()}   data: {source}")
 
     def pixelcnn() -> PixelCNN:
-        return PixelCNN(jax.random.key(0), (H, W))  # 7x7 A, 4 residual 3x3 B, 32 channels
+        return PixelCNN((H, W), rngs=nnx.Rngs(0))  # 7x7 A, 4 residual 3x3 B, 32 channels
 
     def made() -> MADE:
-        return MADE(jax.random.key(0), D, (500,))
+        return MADE(D, (500,), rngs=nnx.Rngs(0))
 
     print(f"\ntrain.fit steps/s at batch {BATCH} (rate between a short and a long run):")
     rate, compile_s = steps_per_second(made, made_loss, x, 100)
@@ -170,12 +166,11 @@ def main() -> None:
     name = "PixelCNN 7x7A + 4x(3x3B), 32 ch"
     print(f"  {name:<34s} {rate:8.2f} steps/s  (first run {compile_s:.1f} s)")
 
-    n, r = args.samples, args.repeats
     print(f"\nsampling {n} images of 28x28 ({D} steps): the library's lax.scan sampler against a"
           "\nPython loop of jitted steps, (a) the same step, (b) a full network pass per pixel:")
     models = {
-        "GRU (H=64)": GRUAutoregressive(jax.random.key(0), D, hidden=64),
-        "NADE (H=500)": NADE(jax.random.key(0), D, 500),
+        "GRU (H=64)": GRUAutoregressive(D, hidden_size=64, rngs=nnx.Rngs(0)),
+        "NADE (H=500)": NADE(D, 500, rngs=nnx.Rngs(0)),
         "MADE 784-500-784": made(),
         "PixelCNN": pixelcnn(),
     }
@@ -187,7 +182,6 @@ def main() -> None:
     fast = [k for k, v in ratios.items() if v[0] >= 5.0]
     print(f"scan sampler at least 5x faster than the full-pass loop for: "
           f"{', '.join(fast) if fast else 'none'}")
-    print(f"total time {time.perf_counter() - start:.0f} s")
 
 
 if __name__ == "__main__":

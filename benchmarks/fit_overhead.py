@@ -22,7 +22,6 @@ Run: ``python benchmarks/fit_overhead.py [--steps 4000] [--repeats 3]``.
 from __future__ import annotations
 
 import argparse
-import time
 
 import jax
 import jax.numpy as jnp
@@ -30,6 +29,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from dgm_lib.book import best_time
 from dgm_lib.train import fit
 
 
@@ -46,16 +46,6 @@ class MLP(nnx.Module):
 def loss_fn(model: MLP, batch: tuple[jax.Array, jax.Array], key: jax.Array) -> jax.Array:
     x, y = batch
     return jnp.mean((model(x) - y) ** 2)
-
-
-def best_time(run, repeats: int) -> float:
-    """Minimum wall-clock seconds of ``run()`` over ``repeats`` calls."""
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def nnx_jit_rate(data, batch_size: int, steps: int, repeats: int) -> float:
@@ -75,7 +65,7 @@ def nnx_jit_rate(data, batch_size: int, steps: int, repeats: int) -> float:
         loss.block_until_ready()
 
     run(20)  # compile and warm up
-    return steps / best_time(lambda: run(steps), repeats)
+    return steps / best_time(lambda: run(steps), repeats=repeats, warmup=0)
 
 
 def jax_jit_rate(data, batch_size: int, steps: int, repeats: int) -> float:
@@ -102,7 +92,7 @@ def jax_jit_rate(data, batch_size: int, steps: int, repeats: int) -> float:
         loss.block_until_ready()
 
     run(20)
-    return steps / best_time(lambda: run(steps), repeats)
+    return steps / best_time(lambda: run(steps), repeats=repeats, warmup=0)
 
 
 def fit_rate(data, batch_size: int, steps: int, repeats: int) -> tuple[float, float, int]:
@@ -117,8 +107,8 @@ def fit_rate(data, batch_size: int, steps: int, repeats: int) -> tuple[float, fl
         )  # fmt: skip
         assert result.traces == 1
 
-    t_short = best_time(lambda: run(chunk), repeats)
-    t_long = best_time(lambda: run(chunk + steps), repeats)
+    t_short = best_time(lambda: run(chunk), repeats=repeats, warmup=0)
+    t_long = best_time(lambda: run(chunk + steps), repeats=repeats, warmup=0)
     return steps / (t_long - t_short), t_short, chunk
 
 

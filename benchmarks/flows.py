@@ -8,7 +8,8 @@ conditioners 2-H-H-4) is built twice with the same parameters:
 2. ``flows.Chain``: the same 16 layers unrolled in Python, so XLA sees 16 copies.
 
 For each, one training step (loss = mean NLL, gradient, Adam update) is jitted; we time the
-first call (trace + compile + one run) and then the steady step time (median of many calls).
+first call (trace + compile + one run, with :func:`dgm_lib.book.timer`) and then the steady
+step time (the fastest of many calls, :func:`dgm_lib.book.best_time`).
 The two must agree numerically (same parameters); the script asserts that.
 
 What to expect: tracing and lowering the unrolled flow grow with the depth everywhere. XLA's
@@ -25,8 +26,6 @@ Run: ``python benchmarks/flows.py [--layers 16 [64 ...]] [--hidden 64] [--batch 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
@@ -35,12 +34,13 @@ import optax
 from flax import nnx
 
 from dgm_lib import flows as F
+from dgm_lib.book import best_time, timer
 
 
 def build(layers: int, hidden: int) -> tuple[F.Transformed, F.Transformed]:
     """The scanned stack and the same layers unrolled in a Chain (same parameters)."""
     make = lambda r, k: F.AffineCoupling(F.half_mask(2, k), hidden, rngs=r)  # noqa: E731
-    stack = F.Stack(make, layers, key=jax.random.key(0))
+    stack = F.Stack(make, layers, rngs=nnx.Rngs(0))
     # move the zero-initialised last layers so the flows are not the identity (less for deep
     # stacks, whose log-determinants add up)
     params = nnx.state(stack, nnx.Param)
@@ -58,7 +58,7 @@ def build(layers: int, hidden: int) -> tuple[F.Transformed, F.Transformed]:
 def time_training_step(
     model: F.Transformed, x: jax.Array, steps: int
 ) -> tuple[float, float, float]:
-    """(first call seconds, median step seconds, loss) of a jitted Adam step on the mean NLL."""
+    """(first call seconds, fastest step seconds, loss) of a jitted Adam step on the mean NLL."""
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
     tx = optax.adam(1e-3)
 
@@ -71,21 +71,17 @@ def time_training_step(
         return optax.apply_updates(params, updates), opt_state, value
 
     opt_state = tx.init(params)
-    t0 = time.perf_counter()
-    lowered = jax.jit(step).lower(params, opt_state, x)  # trace to a jaxpr, lower to HLO
-    t1 = time.perf_counter()
-    step = lowered.compile()  # XLA compilation
-    t2 = time.perf_counter()
-    params, opt_state, value = jax.block_until_ready(step(params, opt_state, x))
-    first = time.perf_counter() - t0
-    print(f"  trace+lower {t1 - t0:.3f} s, XLA compile {t2 - t1:.3f} s")
-    first_loss = float(value)
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        params, opt_state, value = jax.block_until_ready(step(params, opt_state, x))
-        times.append(time.perf_counter() - t0)
-    return first, statistics.median(times), first_loss
+    with timer() as lower:
+        lowered = jax.jit(step).lower(params, opt_state, x)  # trace to a jaxpr, lower to HLO
+    with timer() as compile_:
+        compiled = lowered.compile()  # XLA compilation
+    with timer() as run:
+        _, _, value = jax.block_until_ready(compiled(params, opt_state, x))
+    first = lower.seconds + compile_.seconds + run.seconds
+    print(f"  trace+lower {lower.seconds:.3f} s, XLA compile {compile_.seconds:.3f} s")
+    # the same step from the same state every call: the work per call is identical
+    step_seconds = best_time(compiled, params, opt_state, x, repeats=steps, warmup=1)
+    return first, step_seconds, float(value)
 
 
 def compare(layers: int, hidden: int, x: jax.Array, steps: int) -> tuple[float, float]:

@@ -9,12 +9,13 @@
    iteration (each iteration jitted) and combines the log-weights with log-mean-exp, for
    k = 5 and 50; the ratio is loop time over batched time.
 
+Timing uses the book's one timer (``dgm_lib.book.timer``, ``dgm_lib.book.best_time``) and
+the book's one way to compile a model's method (``dgm_lib.book.compiled``).
+
 Run: ``.venv/bin/python benchmarks/vae.py``. Prints one table; nothing is written.
 """
 
 from __future__ import annotations
-
-import time
 
 import jax
 import jax.numpy as jnp
@@ -23,28 +24,20 @@ from flax import nnx
 
 import dgm_lib as dgm
 from dgm_lib import latent, train
+from dgm_lib.book import best_time, compiled, timer
 
-
-def _timed(fn, repeats: int = 3) -> float:
-    """Best wall time of ``fn()`` (which must block) over ``repeats`` calls, after one warm-up."""
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+SETUP = {name: latent.IWAE_SETUP[name] for name in ("latent_dim", "hidden_sizes", "activation")}
 
 
 def fit_rate(x: np.ndarray, batch_size: int, steps: int) -> float:
     """Training steps per second of train.fit, compilation excluded."""
 
     def run(n: int) -> float:
-        model = latent.VAE(x.shape[1], 50, (200, 200), rngs=nnx.Rngs(0))
-        start = time.perf_counter()
-        train.fit(model, latent.vae_loss, x, key=jax.random.key(0), steps=n,
-                  batch_size=batch_size, steps_per_dispatch=min(n, 500), progress=False)
-        return time.perf_counter() - start
+        model = latent.VAE(x.shape[1], **SETUP, rngs=nnx.Rngs(0))
+        with timer() as t:
+            train.fit(model, latent.vae_loss, x, key=jax.random.key(0), steps=n,
+                      batch_size=batch_size, steps_per_dispatch=min(n, 500), progress=False)
+        return t.seconds
 
     short, long = run(steps), run(4 * steps)
     if long - short < 0.2 * long:
@@ -53,6 +46,11 @@ def fit_rate(x: np.ndarray, batch_size: int, steps: int) -> float:
             "difference is within the noise of compilation, raise 'steps'"
         )
     return 3 * steps / (long - short)
+
+
+def one_sample_log_weights(model: latent.VAE, key: jax.Array, x: jax.Array) -> jax.Array:
+    """The log-weights of one draw per image, shape ``(batch,)``."""
+    return model.log_weights(key, x, 1)[0]
 
 
 def main() -> None:
@@ -68,30 +66,22 @@ def main() -> None:
     for batch_size, steps in ((20, 2 * n), (100, n)):
         print(f"| train.fit, batch {batch_size} | {fit_rate(x, batch_size, steps):.0f} |")
 
-    model = latent.VAE(x.shape[1], 50, (200, 200), rngs=nnx.Rngs(0))
-    graphdef, state = nnx.split(model)
+    model = latent.VAE(x.shape[1], **SETUP, rngs=nnx.Rngs(0))
     batch = jnp.asarray(x[:10])
     key = jax.random.key(1)
-
-    @jax.jit
-    def one_sample(state, key):
-        m = nnx.merge(graphdef, state)
-        return m.log_weights(key, batch, 1)[0]
-
-    bound = jax.jit(lambda state, key, k: nnx.merge(graphdef, state).iwae_bound(key, batch, k),
-                    static_argnums=2)
+    one_sample = compiled(model, one_sample_log_weights)
 
     def loop(k: int) -> jax.Array:
-        log_w = jnp.stack([one_sample(state, jax.random.fold_in(key, i)) for i in range(k)])
-        return latent.iwae_bound(log_w).block_until_ready()
+        log_w = jnp.stack([one_sample(jax.random.fold_in(key, i), batch) for i in range(k)])
+        return latent.iwae_bound(log_w)
 
     print()
     print("| k | batched bound (ms) | Python loop (ms) | loop / batched |")
     print("|---|---|---|---|")
     for k in (1, 5, 50, 500, 5000):
-        t_vec = _timed(lambda k=k: bound(state, key, k).block_until_ready())
+        t_vec = best_time(compiled(model, "iwae_bound", k=k), key, batch)
         if k in (5, 50):
-            t_loop = _timed(lambda k=k: loop(k))
+            t_loop = best_time(loop, k)
             print(f"| {k} | {1e3 * t_vec:.2f} | {1e3 * t_loop:.2f} | {t_loop / t_vec:.1f} |")
         else:
             print(f"| {k} | {1e3 * t_vec:.2f} | | |")

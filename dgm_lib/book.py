@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 import jax
@@ -18,6 +18,17 @@ from flax import nnx
 
 from .budgets import Budget, budget_and_reason
 from .plot import use_book_style
+
+__all__ = [
+    "RunInfo",
+    "Stopwatch",
+    "best_time",
+    "compiled",
+    "glue",
+    "run_info",
+    "start_chapter",
+    "timer",
+]
 
 
 @dataclass(frozen=True)
@@ -116,13 +127,19 @@ def best_time(fn: Callable[..., Any], *args: Any, repeats: int = 3, warmup: int 
     return best
 
 
-@partial(jax.jit, static_argnums=(0, 1, 2))
-def _call_split(
-    graphdef: nnx.GraphDef, method: str | Callable, static: tuple, state: nnx.State, *args: Any
-) -> Any:
-    model = nnx.merge(graphdef, state, copy=True)
-    call = getattr(model, method) if isinstance(method, str) else partial(method, model)
-    return call(*args, **dict(static))
+@lru_cache(maxsize=256)
+def _jitted_method(
+    graphdef: nnx.GraphDef, treedef: Any, method: str | Callable, static: tuple
+) -> Callable:
+    """One jitted function of ``(state leaves, *arrays)`` per graph, method and static
+    arguments (a flat list of leaves is cheaper to pass per call than the nested state)."""
+
+    def call(leaves: list, *args: Any) -> Any:
+        model = nnx.merge(graphdef, jax.tree.unflatten(treedef, leaves), copy=True)
+        bound = getattr(model, method) if isinstance(method, str) else partial(method, model)
+        return bound(*args, **dict(static))
+
+    return jax.jit(call)
 
 
 def compiled(model: nnx.Module, method: str | Callable[..., Any], **static: Any) -> Callable:
@@ -145,5 +162,6 @@ def compiled(model: nnx.Module, method: str | Callable[..., Any], **static: Any)
     if isinstance(method, str) and not callable(getattr(model, method, None)):
         raise AttributeError(f"compiled: {type(model).__name__} has no method {method!r}")
     graphdef, state = nnx.split(model)
+    leaves, treedef = jax.tree.flatten(state)
     fixed = tuple(sorted(static.items()))
-    return lambda *args: _call_split(graphdef, method, fixed, state, *args)
+    return partial(_jitted_method(graphdef, treedef, method, fixed), leaves)

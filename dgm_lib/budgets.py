@@ -11,9 +11,23 @@ from typing import Literal, TypeVar
 
 import jax
 
+__all__ = [
+    "BUDGETS",
+    "Budget",
+    "accelerators",
+    "budget",
+    "budget_and_reason",
+    "pick",
+]
+
 Budget = Literal["smoke", "cpu", "gpu"]
+"""The name of an experiment budget."""
+
 BUDGETS: tuple[Budget, ...] = ("smoke", "cpu", "gpu")
+"""Every budget, from the smallest to the largest."""
+
 T = TypeVar("T")
+"""The type of the values :func:`pick` chooses between."""
 
 
 def accelerators() -> list[str]:

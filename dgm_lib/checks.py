@@ -10,12 +10,30 @@ axes, allowed only first).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import nnx
+
+__all__ = [
+    "check_array",
+    "check_axis",
+    "check_broadcastable",
+    "check_event_shape",
+    "check_hidden_sizes",
+    "check_int_at_least",
+    "check_key",
+    "check_order",
+    "check_positive_float",
+    "check_positive_int",
+    "check_rngs",
+    "check_samples",
+    "format_shape",
+]
 
 Kind = Literal["float", "int", "bool", "number", "any"]
 ShapeSpec = Sequence[Any]
@@ -184,3 +202,50 @@ def check_samples(where: str, name: str, a: Any, axis: Any) -> int:
             f"standard error; got shape {tuple(a.shape)}"
         )
     return axis
+
+
+def check_rngs(where: str, rngs: Any) -> nnx.Rngs:
+    """Check that a constructor's ``rngs`` is a Flax ``nnx.Rngs`` (e.g. ``nnx.Rngs(0)``)."""
+    if not isinstance(rngs, nnx.Rngs):
+        raise TypeError(
+            f"{where}: argument 'rngs' must be an nnx.Rngs, e.g. nnx.Rngs(0); "
+            f"got {type(rngs).__name__}"
+        )
+    return rngs
+
+
+def check_event_shape(where: str, event_shape: Any, ndim: int | None = None) -> tuple[int, ...]:
+    """Check that ``event_shape`` is a tuple (or list) of positive ints, of ``ndim`` entries if
+    given, e.g. ``(2,)`` or ``(28, 28, 1)``; return it as a tuple of Python ints."""
+    if isinstance(event_shape, (str, bytes)) or not isinstance(event_shape, Sequence):
+        raise TypeError(
+            f"{where}: argument 'event_shape' must be a tuple of positive ints, e.g. (2,) or "
+            f"(28, 28, 1); got {event_shape!r}"
+        )
+    ok = all(
+        isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1
+        for s in event_shape
+    )
+    if not event_shape or not ok:
+        raise ValueError(
+            f"{where}: argument 'event_shape' must be a non-empty tuple of positive ints; got "
+            f"{tuple(event_shape)!r}"
+        )
+    if ndim is not None and len(event_shape) != ndim:
+        raise ValueError(
+            f"{where}: argument 'event_shape' must have {ndim} entries; got "
+            f"{tuple(event_shape)!r}"
+        )
+    return tuple(int(s) for s in event_shape)
+
+
+def check_positive_float(where: str, name: str, value: Any) -> float:
+    """Check that ``value`` is a finite real number greater than zero (a Python or NumPy
+    scalar, not a traced value); return it as a Python float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{where}: argument '{name}' must be a positive number; got {value!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(
+            f"{where}: argument '{name}' must be a finite number > 0; got {value!r}"
+        )
+    return float(value)

@@ -56,9 +56,36 @@ import numpy as np
 
 from .checks import check_array, check_key
 
+__all__ = [
+    "AUTO_ORDER",
+    "BINARIZE",
+    "DIGITS_TEST_SIZE",
+    "DOWNLOAD_TIMEOUT_S",
+    "MIRRORS",
+    "SHA256",
+    "SPLITS",
+    "SYSTEM_DIRS",
+    "Binarize",
+    "ChecksumError",
+    "DataNotFoundError",
+    "Dataset",
+    "Name",
+    "Split",
+    "as_float",
+    "binarize_stochastic",
+    "binarize_threshold",
+    "cache_dir",
+    "flatten",
+    "load",
+    "read_idx",
+]
+
 Name = Literal["binarized_mnist", "mnist", "fashion_mnist", "digits", "auto"]
+"""The names :func:`load` accepts."""
 Split = Literal["train", "valid", "test"]
+"""The split names; which ones a data set has is in :data:`SPLITS`."""
 Binarize = Literal["threshold", "stochastic"]
+"""The binarizations :func:`load` applies on request."""
 
 #: The splits of each data set; ``auto`` offers the splits every candidate has.
 SPLITS: dict[str, tuple[str, ...]] = {
@@ -70,9 +97,10 @@ SPLITS: dict[str, tuple[str, ...]] = {
 }
 #: The order in which ``name="auto"`` tries the data sets.
 AUTO_ORDER: tuple[str, ...] = ("binarized_mnist", "mnist", "fashion_mnist", "digits")
+#: The values of :func:`load`'s ``binarize`` argument besides ``None``.
 BINARIZE: tuple[str, ...] = ("threshold", "stochastic")
 
-#: Published SHA-256 of each file, by data set. Sources: ``shared/data/README.md`` for the npz;
+#: Published SHA-256 of each file, by data set, from ``shared/data/README.md`` for the npz and
 #: tensorflow/datasets ``url_checksums/binarized_mnist.txt`` and ``mnist.txt`` for the rest.
 #: Sizes in bytes: .amat 78,400,000 / 15,680,000 / 15,680,000; MNIST train images 9,912,422,
 #: train labels 28,881, test images 1,648,877, test labels 4,542.
@@ -122,6 +150,7 @@ SYSTEM_DIRS: dict[str, tuple[str, ...]] = {
 
 #: Seconds a download may wait on the network before it counts as unavailable.
 DOWNLOAD_TIMEOUT_S = 5.0
+#: How many of scikit-learn's 1,797 digits, the last ones, form the ``test`` split.
 DIGITS_TEST_SIZE = 360
 
 # Subfolders of data_dir, DGM_DATA_DIR and the cache to look in ("" is the folder itself).

@@ -1,9 +1,10 @@
-"""Distributions read off samples: the empirical CDF and PMF, and how far they may stray.
+r"""Distributions read off samples: the empirical CDF and PMF, and how far they may stray.
 
 The empirical CDF of n samples converges to the true CDF uniformly (Glivenko-Cantelli), and the
 Dvoretzky-Kiefer-Wolfowitz inequality says how fast: a band of half-width
-sqrt(log(2 / alpha) / (2 n)) around it holds the true CDF everywhere with probability at least
-1 - alpha. That band is the tolerance of the book's checks of a sampler against a known CDF.
+:math:`\sqrt{\log(2 / \alpha) / (2 n)}` around it holds the true CDF everywhere with probability
+at least :math:`1 - \alpha`. That band is the tolerance of the book's checks of a sampler against
+a known CDF.
 """
 
 from __future__ import annotations
@@ -17,6 +18,13 @@ import jax.numpy as jnp
 
 from .checks import check_array, check_positive_int
 
+__all__ = [
+    "dkw_epsilon",
+    "empirical_cdf",
+    "empirical_pmf",
+    "ks_distance",
+]
+
 
 @jax.jit
 def _empirical_cdf(samples: jax.Array, x: jax.Array) -> jax.Array:
@@ -25,11 +33,14 @@ def _empirical_cdf(samples: jax.Array, x: jax.Array) -> jax.Array:
 
 
 def empirical_cdf(samples: jax.Array, x: jax.Array) -> jax.Array:
-    """The empirical CDF of ``samples`` evaluated at ``x``:
+    r"""The empirical CDF of ``samples`` evaluated at ``x``:
 
-        F_n(x) = (1 / n) #{i : samples[i] <= x}.
+    .. math::
 
-    A right-continuous step function that jumps by 1/n at each sample.
+        F_n(x) = \frac1n \#\{i : s_i \le x\},
+
+    where :math:`s_i` is ``samples[i]``: a right-continuous step function that jumps by
+    :math:`1/n` at each sample.
 
     Args:
       samples: float array of shape ``(n,)``.
@@ -56,12 +67,15 @@ def _ks_from_sorted_cdf(f: jax.Array) -> jax.Array:
 
 
 def ks_distance(samples: jax.Array, cdf: Callable[[jax.Array], jax.Array]) -> jax.Array:
-    """The Kolmogorov-Smirnov distance between the empirical CDF and a continuous CDF ``F``:
+    r"""The Kolmogorov-Smirnov distance between the empirical CDF and a continuous CDF ``F``:
 
-        D_n = sup_x |F_n(x) - F(x)|
-            = max_i max(i / n - F(s_(i)), F(s_(i)) - (i - 1) / n),
+    .. math::
 
-    where s_(1) <= ... <= s_(n) are the sorted samples: the supremum is reached at a jump.
+        D_n = \sup_x |F_n(x) - F(x)|
+            = \max_i \max\Big(\frac in - F(s_{(i)}),\ F(s_{(i)}) - \frac{i - 1}n\Big),
+
+    where :math:`s_{(1)} \le \dots \le s_{(n)}` are the sorted samples: the supremum is reached
+    at a jump.
 
     Args:
       samples: float array of shape ``(n,)``.
@@ -79,20 +93,23 @@ def ks_distance(samples: jax.Array, cdf: Callable[[jax.Array], jax.Array]) -> ja
 
 
 def dkw_epsilon(n: int, alpha: float) -> float:
-    """Half-width of the Dvoretzky-Kiefer-Wolfowitz band (with Massart's tight constant).
+    r"""Half-width of the Dvoretzky-Kiefer-Wolfowitz band (with Massart's tight constant).
 
-    For n i.i.d. samples from any continuous CDF ``F``,
+    For :math:`n` i.i.d. samples from any continuous CDF ``F``,
 
-        P(sup_x |F_n(x) - F(x)| > eps) <= 2 exp(-2 n eps**2),
+    .. math::
 
-    so setting the right side to ``alpha`` gives ``eps = sqrt(log(2 / alpha) / (2 n))``.
+        P\Big(\sup_x |F_n(x) - F(x)| > \epsilon\Big) \le 2 e^{-2 n \epsilon^2},
+
+    so setting the right side to ``alpha`` gives
+    :math:`\epsilon = \sqrt{\log(2 / \alpha) / (2 n)}`.
 
     Args:
       n: the number of samples.
       alpha: the allowed probability of leaving the band, in (0, 1).
 
     Returns:
-      eps, a probability (Python float).
+      :math:`\epsilon`, a probability (Python float).
     """
     n = check_positive_int("dkw_epsilon", "n", n)
     if not 0.0 < float(alpha) < 1.0:
@@ -112,12 +129,14 @@ def _empirical_pmf(samples: jax.Array, num_values: int) -> jax.Array:
 
 
 def empirical_pmf(samples: jax.Array, num_values: int) -> jax.Array:
-    """The empirical PMF of integer ``samples`` on ``{0, ..., num_values - 1}``:
+    r"""The empirical PMF of integer ``samples`` on ``{0, ..., num_values - 1}``:
 
-        p_n(k) = (1 / n) #{i : samples[i] = k}.
+    .. math::
 
-    Samples outside that range are counted in ``n`` but in no bin, so the result then sums to
-    less than one.
+        p_n(k) = \frac1n \#\{i : s_i = k\},
+
+    where :math:`s_i` is ``samples[i]``. Samples outside that range are counted in ``n`` but in
+    no bin, so the result then sums to less than one.
 
     Args:
       samples: integer array of shape ``(n,)``.

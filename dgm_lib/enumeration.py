@@ -1,9 +1,9 @@
-"""Exact sums over every outcome of a small binary space.
+r"""Exact sums over every outcome of a small binary space.
 
-A model of d <= 20 binary variables has few enough outcomes (2**d) to visit them all, which
-turns the questions we usually estimate into finite sums: the total mass (which must be one),
-an expectation, the distribution of a statistic such as the number of ones. These helpers are
-the brute-force oracle that the book's tests and chapters compare models against.
+A model of :math:`d \le 20` binary variables has few enough outcomes (:math:`2^d`) to visit them
+all, which turns the questions we usually estimate into finite sums: the total mass (which must
+be one), an expectation, the distribution of a statistic such as the number of ones. These
+helpers are the brute-force oracle that the book's tests and chapters compare models against.
 
 The callables they take map a batch of binary vectors, a float32 array of shape ``(batch, d)``,
 to one value per vector, shape ``(batch,)``; log-masses are in nats. The helpers call them once,
@@ -20,10 +20,20 @@ import jax.numpy as jnp
 
 from .checks import check_array, check_positive_int
 
+__all__ = [
+    "MAX_BINARY_DIM",
+    "BatchFn",
+    "all_binary_vectors",
+    "expectation_over_binary",
+    "log_pushforward_over_binary",
+    "log_sum_over_binary",
+]
+
 MAX_BINARY_DIM = 20
-"""The largest ``d`` accepted: 2**20 rows of 20 float32 entries take 84 MB."""
+r"""The largest ``d`` accepted (:math:`2^{20}` rows of 20 float32 entries take 84 MB)."""
 
 BatchFn = Callable[[jax.Array], jax.Array]
+"""A function of a batch of binary vectors, shape ``(batch, d)``, with one value per vector."""
 
 
 def _check_d(where: str, d: int) -> int:
@@ -51,11 +61,13 @@ def _all_binary_vectors(d: int) -> jax.Array:
 
 
 def all_binary_vectors(d: int) -> jax.Array:
-    """Every binary vector of length ``d``, one per row, in lexicographic order.
+    r"""Every binary vector of length ``d``, one per row, in lexicographic order.
 
     Row ``i`` is the binary expansion of ``i`` with the most significant bit in column 0:
 
-        x[i, j] = floor(i / 2**(d - 1 - j)) mod 2,
+    .. math::
+
+        x_{ij} = \lfloor i / 2^{d - 1 - j} \rfloor \bmod 2,
 
     so row 0 is all zeros, row 1 is ``(0, ..., 0, 1)`` and row ``2**d - 1`` is all ones.
 
@@ -77,9 +89,11 @@ def _log_masses(where: str, log_prob: BatchFn, d: int) -> tuple[jax.Array, jax.A
 
 
 def log_sum_over_binary(log_prob: BatchFn, d: int) -> jax.Array:
-    """The log of the total mass of a model over {0, 1}^d, in nats:
+    r"""The log of the total mass of a model over :math:`\{0, 1\}^d`, in nats:
 
-        log Z = log sum_{x in {0,1}^d} exp(log_prob(x)),
+    .. math::
+
+        \log Z = \log \sum_{x \in \{0,1\}^d} \exp(\operatorname{log\_prob}(x)),
 
     computed stably with logsumexp. A normalised model gives 0 (total probability one).
 
@@ -88,16 +102,18 @@ def log_sum_over_binary(log_prob: BatchFn, d: int) -> jax.Array:
       d: the number of binary variables, ``1 <= d <= 20``.
 
     Returns:
-      float32 scalar, log Z in nats.
+      float32 scalar, :math:`\log Z` in nats.
     """
     _, lp = _log_masses("log_sum_over_binary", log_prob, d)
     return jax.nn.logsumexp(lp)
 
 
 def expectation_over_binary(log_prob: BatchFn, g: BatchFn, d: int) -> jax.Array:
-    """The exact expectation of ``g(X)`` under a normalised model over {0, 1}^d:
+    r"""The exact expectation of ``g(X)`` under a normalised model over :math:`\{0, 1\}^d`:
 
-        E[g(X)] = sum_{x in {0,1}^d} exp(log_prob(x)) g(x).
+    .. math::
+
+        \mathbb{E}[g(X)] = \sum_{x \in \{0,1\}^d} \exp(\operatorname{log\_prob}(x))\, g(x).
 
     ``log_prob`` must be normalised (check with :func:`log_sum_over_binary`); the sum is not
     divided by the total mass.
@@ -128,9 +144,12 @@ def _group_logsumexp(lp: jax.Array, y: jax.Array, num_values: int) -> jax.Array:
 def log_pushforward_over_binary(
     log_prob: BatchFn, statistic: BatchFn, d: int, num_values: int
 ) -> jax.Array:
-    """The log-PMF of the random variable ``Y = statistic(X)``, by grouping outcomes:
+    r"""The log-PMF of the random variable ``Y = statistic(X)``, by grouping outcomes:
 
-        log p_Y(y) = log sum_{x in {0,1}^d : statistic(x) = y} exp(log_prob(x)),
+    .. math::
+
+        \log p_Y(y) = \log \sum_{x \in \{0,1\}^d :\, \operatorname{statistic}(x) = y}
+            \exp(\operatorname{log\_prob}(x)),
 
     for ``y = 0, ..., num_values - 1`` (a log-sum-exp within each group). A value no outcome
     maps to gets log-probability ``-inf``. Every outcome must map into ``[0, num_values)``.

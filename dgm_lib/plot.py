@@ -15,7 +15,17 @@ from matplotlib.axes import Axes
 
 from .checks import check_array, check_positive_int
 
-# Okabe and Ito's colour-blind-safe palette (black first for single-series plots).
+__all__ = [
+    "PALETTE",
+    "density_2d",
+    "image_grid",
+    "loss_curve",
+    "moving_average",
+    "scatter_2d",
+    "use_book_style",
+]
+
+#: Okabe and Ito's colour-blind-safe palette (black first for single-series plots).
 PALETTE = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7")
 
 
@@ -68,11 +78,12 @@ def image_grid(
     *,
     pad_value: float = 0.5,
 ) -> Axes:
-    """Show (N, H, W) images with values in [0, 1] (or binary) as one grey-scale grid.
+    r"""Show (N, H, W) images with values in [0, 1] (or binary) as one grey-scale grid.
 
-    ``nrow`` images go in each row, as in torchvision's ``make_grid`` (default ⌈√N⌉); images
-    are separated by 1-pixel lines of grey level ``pad_value``, which also fills the empty cells
-    of an incomplete last row. 0 is black, 1 is white.
+    ``nrow`` images go in each row, as in torchvision's ``make_grid`` (default
+    :math:`\lceil\sqrt N\rceil`); images are separated by 1-pixel lines of grey level
+    ``pad_value``, which also fills the empty cells of an incomplete last row. 0 is black, 1 is
+    white.
 
     Returns:
       the Axes; its one AxesImage holds the tiled array.
@@ -105,13 +116,15 @@ def density_2d(
     ax: Axes | None = None,
     title: str | None = None,
 ) -> Axes:
-    """Heat map of the density exp(log_prob_fn(x)) on an n x n grid over [lim[0], lim[1]]².
+    """Heat map of the density ``exp(log_prob_fn(x))`` on an ``n`` x ``n`` grid over the square
+    ``[lim[0], lim[1]]`` x ``[lim[0], lim[1]]``.
 
     ``log_prob_fn`` maps points of shape (M, 2) to log-densities of shape (M,), in nats; an
-    unnormalised one (such as -U(z)) is fine. The colour scale is viridis (colour-blind safe).
+    unnormalised one (such as :math:`-U(z)`) is fine. The colour scale is viridis (colour-blind
+    safe).
 
     Returns:
-      the Axes, with x₁ and x₂ labelled.
+      the Axes, with :math:`x_1` and :math:`x_2` labelled.
     """
     where = "plot.density_2d"
     n = check_positive_int(where, "n", n)
@@ -157,7 +170,7 @@ def scatter_2d(
     (pass ``label`` to each to get a legend). ``lim`` fixes both axes to [lim[0], lim[1]].
 
     Returns:
-      the Axes, with x₁ and x₂ labelled.
+      the Axes, with :math:`x_1` and :math:`x_2` labelled.
     """
     x = np.asarray(check_array("plot.scatter_2d", "x", x, shape=("N", 2)))
     ax = _new_axes(ax)

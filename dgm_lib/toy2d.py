@@ -1,4 +1,4 @@
-"""2-D toy data of the flows literature, with exact log-densities where a closed form exists.
+r"""2-D toy data of the flows literature, with exact log-densities where a closed form exists.
 
 The data sets follow the de-facto definitions of FFJORD's ``inf_train_gen`` (Grathwohl et al.
 2019; the same generators serve BNAF, SOS and NSF), rewritten here from the maths. Two
@@ -6,26 +6,38 @@ deliberate differences: every point is drawn iid (FFJORD puts some sets on evenl
 with fixed counts per component, a stratified draw of the same distribution), and all randomness
 comes from an explicit ``jax.random.key``. Coordinates after FFJORD's final scaling:
 
-- two_moons: moon c ~ U{outer, inner}, t ~ U[0, π); outer (2cos t - 1, 2sin t - 0.2), inner
-  (1 - 2cos t, 0.8 - 2sin t); plus N(0, 0.2² I).
-- eight_gaussians: (1/8) Σ_k N(r (cos kπ/4, sin kπ/4), s² I) with r = 4/1.414 = 2.8289 and
-  s = 0.5/1.414 = 0.3536 (FFJORD's centres of radius 4 and std 0.5, divided by 1.414).
-- checkerboard: uniform on the 8 of the 16 2x2 cells of [-4, 4)² whose indices ⌊x₁/2⌋ + ⌊x₂/2⌋
-  are even; density 1/32 there.
-- rings: radius R ~ U{0.75, 1.5, 2.25, 3}, angle θ ~ U[0, 2π); R (cos θ, sin θ) + N(0, 0.08² I).
-- circles: radius R ~ U{1.5, 3}, angle θ ~ U[0, 2π); R (cos θ, sin θ) + N(0, 0.24² I).
-- pinwheel: arm k ~ U{0, ..., 4}, f₁ ~ N(1, 0.3²), f₂ ~ N(0, 0.1²), a = 2πk/5 + 0.25 exp f₁;
-  2 (f₁ cos a + f₂ sin a, -f₁ sin a + f₂ cos a).
-- two_spirals: s = 3π √u with u ~ U[0, 1), v ~ U[0, 0.5)², sign ε = ±1;
-  ε (-s cos s + v₁, s sin s + v₂)/3 + N(0, 0.1² I).
-- swiss_roll: t = 1.5π (1 + 2u); (t cos t, t sin t)/5 + N(0, 0.2² I).
+- two_moons: moon :math:`c \sim U\{\text{outer}, \text{inner}\}`, :math:`t \sim U[0, \pi)`;
+  outer :math:`(2\cos t - 1, 2\sin t - 0.2)`, inner :math:`(1 - 2\cos t, 0.8 - 2\sin t)`;
+  plus :math:`\mathcal N(0, 0.2^2 I)`.
+- eight_gaussians: :math:`\frac18 \sum_k \mathcal N(r (\cos k\pi/4, \sin k\pi/4), s^2 I)` with
+  :math:`r = 4/1.414 = 2.8289` and :math:`s = 0.5/1.414 = 0.3536` (FFJORD's centres of radius 4
+  and std 0.5, divided by 1.414).
+- checkerboard: uniform on the 8 of the 16 2x2 cells of :math:`[-4, 4)^2` whose indices
+  :math:`\lfloor x_1/2 \rfloor + \lfloor x_2/2 \rfloor` are even; density 1/32 there.
+- rings: radius :math:`R \sim U\{0.75, 1.5, 2.25, 3\}`, angle :math:`\theta \sim U[0, 2\pi)`;
+  :math:`R (\cos\theta, \sin\theta) + \mathcal N(0, 0.08^2 I)`.
+- circles: radius :math:`R \sim U\{1.5, 3\}`, angle :math:`\theta \sim U[0, 2\pi)`;
+  :math:`R (\cos\theta, \sin\theta) + \mathcal N(0, 0.24^2 I)`.
+- pinwheel: arm :math:`k \sim U\{0, \dots, 4\}`, :math:`f_1 \sim \mathcal N(1, 0.3^2)`,
+  :math:`f_2 \sim \mathcal N(0, 0.1^2)`, :math:`a = 2\pi k/5 + 0.25 \exp f_1`;
+  :math:`2 (f_1 \cos a + f_2 \sin a, -f_1 \sin a + f_2 \cos a)`.
+- two_spirals: :math:`s = 3\pi \sqrt u` with :math:`u \sim U[0, 1)`,
+  :math:`v \sim U[0, 0.5)^2`, sign :math:`\epsilon = \pm 1`;
+  :math:`\epsilon (-s \cos s + v_1, s \sin s + v_2)/3 + \mathcal N(0, 0.1^2 I)`.
+- swiss_roll: :math:`t = 1.5\pi (1 + 2u)`;
+  :math:`(t \cos t, t \sin t)/5 + \mathcal N(0, 0.2^2 I)`.
 
-The ring densities have a closed form through the modified Bessel function I₀: a point drawn
-uniformly on the circle of radius R and blurred by N(0, σ² I) has density
-p(x) = exp(-(|x|² + R²)/(2σ²)) I₀(|x| R / σ²) / (2πσ²).
+The ring densities have a closed form through the modified Bessel function :math:`I_0`: a point
+drawn uniformly on the circle of radius :math:`R` and blurred by :math:`\mathcal N(0, \sigma^2 I)`
+has density
+
+.. math::
+
+    p(x) = \frac{1}{2\pi\sigma^2} \exp\Big(-\frac{\|x\|^2 + R^2}{2\sigma^2}\Big)
+           I_0\Big(\frac{\|x\| R}{\sigma^2}\Big).
 
 The four energies of Rezende and Mohamed (2015, Table 1), targets for planar flows trained by
-reverse KL, are ``energy(name, z)``, with unnormalised density p(z) ∝ exp(-U(z)).
+reverse KL, are ``energy(name, z)``, with unnormalised density :math:`p(z) \propto \exp(-U(z))`.
 """
 
 from __future__ import annotations
@@ -41,6 +53,20 @@ from jax.scipy.special import i0e
 
 from .checks import check_array, check_key, check_positive_int
 
+__all__ = [
+    "CHECKERBOARD_LOG_DENSITY",
+    "DATASETS",
+    "DENSITIES",
+    "EIGHT_GAUSSIANS_RADIUS",
+    "EIGHT_GAUSSIANS_STD",
+    "ENERGIES",
+    "energy",
+    "entropy",
+    "entropy_monte_carlo",
+    "log_prob",
+    "sample",
+]
+
 DATASETS = (
     "two_moons",
     "eight_gaussians",
@@ -54,19 +80,20 @@ DATASETS = (
 """Names accepted by :func:`sample`."""
 
 DENSITIES = ("eight_gaussians", "checkerboard", "rings", "circles")
-"""Names accepted by :func:`log_prob` and :func:`entropy`: the sets with a closed-form density."""
+"""Names accepted by :func:`log_prob` and :func:`entropy`, the sets with a closed-form density."""
 
 ENERGIES = ("U1", "U2", "U3", "U4")
-"""Names accepted by :func:`energy`: Rezende and Mohamed's (2015) four targets."""
+"""Names accepted by :func:`energy`, Rezende and Mohamed's (2015) four targets."""
 
 EIGHT_GAUSSIANS_RADIUS = 4.0 / 1.414
-"""Distance of the eight centres from the origin (FFJORD divides by 1.414, not √2): 2.8289."""
+r"""Distance of the eight centres from the origin, 2.8289 (FFJORD divides by 1.414, not
+:math:`\sqrt 2`)."""
 
 EIGHT_GAUSSIANS_STD = 0.5 / 1.414
-"""Standard deviation of each of the eight isotropic components: 0.35361."""
+"""Standard deviation of each of the eight isotropic components, 0.35361."""
 
 CHECKERBOARD_LOG_DENSITY = -math.log(32.0)
-"""log p(x) on the checkerboard's support: 8 cells of area 4."""
+r""":math:`\log p(x) = -\log 32` on the checkerboard's support (8 cells of area 4)."""
 
 _RINGS = ((0.75, 1.5, 2.25, 3.0), 0.08)  # radii, noise std
 _CIRCLES = ((1.5, 3.0), 0.24)
@@ -210,12 +237,15 @@ def _log_prob(name: str, x: jax.Array) -> jax.Array:
 
 
 def log_prob(name: str, x: jax.Array) -> jax.Array:
-    """Exact log-density of the toy data set ``name`` (one of :data:`DENSITIES`), in nats.
+    r"""Exact log-density of the toy data set ``name`` (one of :data:`DENSITIES`), in nats.
 
-    - eight_gaussians: log p(x) = log Σ_k N(x; μ_k, s² I) - log 8, μ_k on the radius-r circle;
-    - checkerboard: log p(x) = -log 32 on the 8 cells, -inf elsewhere;
-    - rings, circles: log p(x) = log Σ_k w_k exp(-(|x| - R_k)²/(2σ²)) i0e(|x| R_k/σ²)
-      - log(2πσ²), with i0e(z) = e^{-z} I₀(z) and equal weights w_k.
+    - eight_gaussians: :math:`\log p(x) = \log \sum_k \mathcal N(x; \mu_k, s^2 I) - \log 8`,
+      :math:`\mu_k` on the radius-:math:`r` circle;
+    - checkerboard: :math:`\log p(x) = -\log 32` on the 8 cells, :math:`-\infty` elsewhere;
+    - rings, circles: :math:`\log p(x) = \log \sum_k w_k
+      \exp\big(-(\|x\| - R_k)^2/(2\sigma^2)\big) \operatorname{i0e}(\|x\| R_k/\sigma^2)
+      - \log(2\pi\sigma^2)`, with :math:`\operatorname{i0e}(z) = e^{-z} I_0(z)` and equal
+      weights :math:`w_k`.
 
     Args:
       name: the data set.
@@ -237,14 +267,16 @@ _QUADRATURE = {  # half-width of a box holding all the mass (max radius + 10 std
 
 
 def entropy(name: str) -> float:
-    """Differential entropy H(p) = -∫ p(x) log p(x) dx of the data set ``name``, in nats.
+    r"""Differential entropy :math:`H(p) = -\int p(x) \log p(x)\,dx` of the data set ``name``,
+    in nats.
 
-    It is the best test NLL any model can reach on that data (the NLL is H(p) + KL(p || q)).
-    Checkerboard: log 32 = 3.4657 exactly. The Gaussian and ring mixtures have no closed form:
-    the integral is a midpoint sum, in float64, on a grid with step σ/6 over a box reaching 10σ
-    beyond the outermost centre; for these smooth, fast-decaying integrands the sum converges
-    geometrically and is exact to about 1e-12 nats. Eight Gaussians: 2.83188, just under
-    log 8 + 1 + log(2πs²) = 2.83818, the value if the components did not overlap.
+    It is the best test NLL any model can reach on that data (the NLL is
+    :math:`H(p) + \mathrm{KL}(p \,\|\, q)`). Checkerboard: :math:`\log 32 = 3.4657` exactly.
+    The Gaussian and ring mixtures have no closed form: the integral is a midpoint sum, in
+    float64, on a grid with step :math:`\sigma/6` over a box reaching :math:`10\sigma` beyond the
+    outermost centre; for these smooth, fast-decaying integrands the sum converges geometrically
+    and is exact to about 1e-12 nats. Eight Gaussians: 2.83188, just under
+    :math:`\log 8 + 1 + \log(2\pi s^2) = 2.83818`, the value if the components did not overlap.
 
     Args:
       name: one of :data:`DENSITIES`.
@@ -263,7 +295,8 @@ def entropy(name: str) -> float:
 
 
 def entropy_monte_carlo(key: jax.Array, name: str, n: int = 100_000) -> tuple[float, float]:
-    """Monte Carlo estimate of the entropy, H ≈ -(1/n) Σ_i log p(x_i) with x_i ~ p, in nats.
+    r"""Monte Carlo estimate of the entropy, :math:`H \approx -\frac1n \sum_i \log p(x_i)` with
+    :math:`x_i \sim p`, in nats.
 
     Args:
       key: one ``jax.random.key``.
@@ -272,7 +305,7 @@ def entropy_monte_carlo(key: jax.Array, name: str, n: int = 100_000) -> tuple[fl
 
     Returns:
       ``(estimate, standard_error)`` as Python floats, nats; the standard error is
-      std(log p(x_i)) / √n.
+      :math:`\operatorname{std}(\log p(x_i)) / \sqrt n`.
     """
     where = "toy2d.entropy_monte_carlo"
     key = check_key(where, key)
@@ -327,17 +360,25 @@ def _energy(name: str, z: jax.Array) -> jax.Array:
 
 
 def energy(name: str, z: jax.Array) -> jax.Array:
-    """Energy U(z) of Rezende and Mohamed's (2015) targets; log p(z) = -U(z) - log Z.
+    r"""Energy :math:`U(z)` of Rezende and Mohamed's (2015) targets;
+    :math:`\log p(z) = -U(z) - \log Z`.
 
-    With w₁ = sin(2πz₁/4), w₂ = 3 exp(-½((z₁-1)/0.6)²), w₃ = 3σ((z₁-1)/0.3):
+    With :math:`w_1 = \sin(2\pi z_1/4)`, :math:`w_2 = 3 \exp(-\frac12((z_1-1)/0.6)^2)`,
+    :math:`w_3 = 3\sigma((z_1-1)/0.3)`:
 
-    - U1 = ½((|z| - 2)/0.4)² - log(exp(-½((z₁-2)/0.6)²) + exp(-½((z₁+2)/0.6)²))
-    - U2 = ½((z₂ - w₁)/0.4)²
-    - U3 = -log(exp(-½((z₂-w₁)/0.35)²) + exp(-½((z₂-w₁+w₂)/0.35)²))
-    - U4 = -log(exp(-½((z₂-w₁)/0.4)²) + exp(-½((z₂-w₁+w₃)/0.35)²))
+    .. math::
 
-    exp(-U1) is integrable on the plane; U2-U4 do not grow along z₁, so exp(-U) has finite mass
-    only on a bounded window (the paper draws them on [-4, 4]²).
+        U_1 &= \tfrac12\big((\|z\| - 2)/0.4\big)^2
+               - \log\big(e^{-\frac12((z_1-2)/0.6)^2} + e^{-\frac12((z_1+2)/0.6)^2}\big), \\
+        U_2 &= \tfrac12\big((z_2 - w_1)/0.4\big)^2, \\
+        U_3 &= -\log\big(e^{-\frac12((z_2-w_1)/0.35)^2}
+               + e^{-\frac12((z_2-w_1+w_2)/0.35)^2}\big), \\
+        U_4 &= -\log\big(e^{-\frac12((z_2-w_1)/0.4)^2}
+               + e^{-\frac12((z_2-w_1+w_3)/0.35)^2}\big).
+
+    :math:`e^{-U_1}` is integrable on the plane; :math:`U_2`-:math:`U_4` do not grow along
+    :math:`z_1`, so :math:`e^{-U}` has finite mass only on a bounded window (the paper draws them
+    on :math:`[-4, 4]^2`).
 
     Args:
       name: one of :data:`ENERGIES`.

@@ -50,8 +50,20 @@ from tqdm.auto import tqdm
 from .checks import check_array, check_key, check_positive_int
 from .nn import host_rng
 
-Data = Any  # one array (N, ...) or a pytree (tuple, dict) of arrays sharing the leading N
+__all__ = [
+    "FitResult",
+    "NonFiniteLossError",
+    "Player",
+    "evaluate",
+    "fit",
+    "nll_loss",
+]
+
+Data = Any
+"""A data set: one array ``(N, ...)`` or a pytree (tuple, dict) of arrays sharing the leading
+``N``."""
 LossFn = Callable[[nnx.Module, Data, jax.Array], jax.Array]
+"""A loss ``(model, batch, key) -> scalar``, as :func:`fit` calls it."""
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -104,10 +116,12 @@ class Player:
 class FitResult:
     """What :func:`fit` returns (the model itself is updated in place).
 
-    losses: the loss of every step, float32 (nats if the loss is an NLL): shape ``(steps,)``
-        for one loss; ``(steps, num_players)`` for players, each entry the mean over that
-        player's repeats within the step.
-    traces: how often the step was traced and compiled during the run (1 for a healthy run).
+    Attributes:
+        losses: the loss of every step, float32 (nats if the loss is an NLL): shape
+            ``(steps,)`` for one loss; ``(steps, num_players)`` for players, each entry the mean
+            over that player's repeats within the step.
+        traces: how often the step was traced and compiled during the run (1 for a healthy
+            run).
     """
 
     losses: np.ndarray
@@ -344,7 +358,8 @@ def evaluate(
     batch_size: int,
     key: jax.Array | None = None,
 ) -> float:
-    r"""Mean of a per-example function over a data set: :math:`\frac1N \sum_i f(x_i)` with f = ``fn(model, .)``.
+    r"""Mean of a per-example function over a data set, :math:`\frac1N \sum_i f(x_i)` with
+    :math:`f` = ``fn(model, .)``.
 
     ``fn(model, batch) -> (batch_size,)``, or ``fn(model, batch, key)`` when ``key`` is given
     (batch ``i`` gets ``jax.random.fold_in(key, i)``), e.g. ``lambda m, x: -m.log_prob(x)``

@@ -1,7 +1,10 @@
 """Autoregressive models (the book's chapter "Autoregressive models"): the chain rule with
 a parametrised conditional, one contract (:class:`AutoregressiveBernoulli`: ``conditionals``,
-``log_prob``, ``sample`` as one ``lax.scan``) and its models: independent pixels, a Markov
-chain, FVSBN, NADE, RNADE, MADE, PixelCNN, a GRU and causal self-attention."""
+``log_prob``, ``sample(key, n, observed=None)``), one sampler (:func:`scan_sample`, a
+``lax.scan`` whose per-step draw is an argument) and its models: independent pixels, a Markov
+chain, FVSBN, NADE, RNADE, MADE, PixelCNN, a GRU and causal self-attention. Constructors that
+draw initial values take ``rngs=nnx.Rngs(seed)``; ``log_prob`` is the density the model
+defines (for a MADE, the ensemble of its orderings)."""
 
 from .base import (
     AutoregressiveBernoulli,

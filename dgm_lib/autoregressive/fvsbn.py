@@ -23,6 +23,7 @@ __all__ = [
     "markov_chain_logits",
 ]
 
+
 def independent_logits(logits: Array, x: Array) -> Array:
     r"""Logits of the fully independent model, :math:`\ell_i = b_i` whatever :math:`x_{<i}`:
 
@@ -38,6 +39,10 @@ def independent_logits(logits: Array, x: Array) -> Array:
     where = "independent_logits"
     logits = check_array(where, "logits", logits, shape=("D",))
     x = check_array(where, "x", x, shape=("batch", logits.shape[0]))
+    return _independent_logits(logits, x)
+
+
+def _independent_logits(logits: Array, x: Array) -> Array:
     return jnp.broadcast_to(logits, x.shape)
 
 
@@ -61,6 +66,10 @@ def markov_chain_logits(logits: Array, x: Array) -> Array:
     where = "markov_chain_logits"
     logits = check_array(where, "logits", logits, shape=("D", 2))
     x = check_array(where, "x", x, shape=("batch", logits.shape[0]))
+    return _markov_chain_logits(logits, x)
+
+
+def _markov_chain_logits(logits: Array, x: Array) -> Array:
     previous = jnp.concatenate([jnp.zeros_like(x[:, :1]), x[:, :-1]], axis=1)
     return (1.0 - previous) * logits[:, 0] + previous * logits[:, 1]
 
@@ -69,9 +78,9 @@ def fvsbn_logits(bias: Array, weight: Array, x: Array) -> Array:
     r"""Logits of the fully visible sigmoid belief network (FVSBN), a masked linear layer:
 
     .. math:: \ell_i = b_i + \sum_{j < i} W_{ij} x_j, \qquad
-              \ell = b + x\, (W \odot M)^\top,\quad M_{ij} = 1[j < i]
-              \text{ (:func:`strictly_lower_mask`)}.
+              \ell = b + x\, (W \odot M)^\top,\quad M_{ij} = 1[j < i],
 
+    with :math:`M` the :func:`~dgm_lib.masks.strictly_lower_mask`.
     Entries of ``weight`` on and above the diagonal are multiplied by zero: the model has
     :math:`D + D(D-1)/2 = D(D+1)/2` free parameters.
 
@@ -88,8 +97,11 @@ def fvsbn_logits(bias: Array, weight: Array, x: Array) -> Array:
     d = bias.shape[0]
     weight = check_array(where, "weight", weight, shape=(d, d))
     x = check_array(where, "x", x, shape=("batch", d))
-    return bias + x @ (weight * strictly_lower_mask(d)).T
+    return _fvsbn_logits(bias, weight, x)
 
+
+def _fvsbn_logits(bias: Array, weight: Array, x: Array) -> Array:
+    return bias + x @ (weight * strictly_lower_mask(bias.shape[0])).T
 
 
 class IndependentBernoulli(AutoregressiveBernoulli):
@@ -100,9 +112,8 @@ class IndependentBernoulli(AutoregressiveBernoulli):
         self.d = check_positive_int("IndependentBernoulli", "d", d)
         self.logits = nnx.Param(jnp.zeros((self.d,), jnp.float32))
 
-    def conditionals(self, x: Array) -> Array:
-        """:func:`independent_logits`: shape ``(batch, D)``."""
-        return independent_logits(self.logits[...], self._check_x("conditionals", x))
+    def _conditionals(self, x: Array) -> Array:
+        return _independent_logits(self.logits[...], x)
 
 
 class MarkovChainBernoulli(AutoregressiveBernoulli):
@@ -115,9 +126,8 @@ class MarkovChainBernoulli(AutoregressiveBernoulli):
         self.d = check_positive_int("MarkovChainBernoulli", "d", d)
         self.logits = nnx.Param(jnp.zeros((self.d, 2), jnp.float32))
 
-    def conditionals(self, x: Array) -> Array:
-        """:func:`markov_chain_logits`: shape ``(batch, D)``."""
-        return markov_chain_logits(self.logits[...], self._check_x("conditionals", x))
+    def _conditionals(self, x: Array) -> Array:
+        return _markov_chain_logits(self.logits[...], x)
 
 
 class FVSBN(AutoregressiveBernoulli):
@@ -131,6 +141,5 @@ class FVSBN(AutoregressiveBernoulli):
         self.bias = nnx.Param(jnp.zeros((self.d,), jnp.float32))
         self.weight = nnx.Param(jnp.zeros((self.d, self.d), jnp.float32))
 
-    def conditionals(self, x: Array) -> Array:
-        """:func:`fvsbn_logits`: shape ``(batch, D)``."""
-        return fvsbn_logits(self.bias[...], self.weight[...], self._check_x("conditionals", x))
+    def _conditionals(self, x: Array) -> Array:
+        return _fvsbn_logits(self.bias[...], self.weight[...], x)

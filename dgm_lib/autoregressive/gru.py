@@ -12,7 +12,7 @@ import jax.numpy as jnp
 from flax import nnx
 from jax import lax
 
-from ..checks import check_array, check_key, check_positive_int
+from ..checks import check_array, check_positive_int, check_rngs
 from ..nn import normal_init
 from .base import AutoregressiveBernoulli, Recurrence
 
@@ -68,24 +68,36 @@ def gru_cell(params: GRUParams, h: Array, x: Array) -> Array:
         float32 array of shape ``(batch, H)``, the new state.
     """
     where = "gru_cell"
-    w_h = check_array(where, "w_h", params.w_h, shape=(3, "H", "H"))
-    hid = w_h.shape[1]
-    w_in = check_array(where, "w_in", params.w_in, shape=(3, hid))
-    bias = check_array(where, "bias", params.bias, shape=(3, hid))
+    params, hid = _check_cell(where, params)
     h = check_array(where, "h", h, shape=("batch", hid))
     x = check_array(where, "x", x, shape=(h.shape[0],))
-    gate_in = x[:, None, None] * w_in + bias  # (batch, 3, H)
-    z = jax.nn.sigmoid(gate_in[:, 0] + h @ w_h[0].T)
-    r = jax.nn.sigmoid(gate_in[:, 1] + h @ w_h[1].T)
-    candidate = jnp.tanh(gate_in[:, 2] + (r * h) @ w_h[2].T)
+    return _gru_cell(params, h, x)
+
+
+def _check_cell(where: str, params: GRUParams) -> tuple[GRUParams, int]:
+    """Check the gate arrays; return the params (as arrays) and ``H``."""
+    hid = check_array(where, "w_h", params.w_h, shape=(3, "H", "H")).shape[1]
+    w_h = check_array(where, "w_h", params.w_h, shape=(3, hid, hid))  # square
+    w_in = check_array(where, "w_in", params.w_in, shape=(3, hid))
+    bias = check_array(where, "bias", params.bias, shape=(3, hid))
+    return params._replace(w_in=w_in, w_h=w_h, bias=bias), hid
+
+
+def _check_gru(where: str, params: GRUParams) -> tuple[GRUParams, int]:
+    """Check every array of the model; return the params (as arrays) and ``D``."""
+    params, hid = _check_cell(where, params)
+    h0 = check_array(where, "h0", params.h0, shape=(hid,))
+    readout = check_array(where, "readout", params.readout, shape=(hid,))
+    out_bias = check_array(where, "out_bias", params.out_bias, shape=("D",))
+    return params._replace(h0=h0, readout=readout, out_bias=out_bias), out_bias.shape[0]
+
+
+def _gru_cell(params: GRUParams, h: Array, x: Array) -> Array:
+    gate_in = x[:, None, None] * params.w_in + params.bias  # (batch, 3, H)
+    z = jax.nn.sigmoid(gate_in[:, 0] + h @ params.w_h[0].T)
+    r = jax.nn.sigmoid(gate_in[:, 1] + h @ params.w_h[1].T)
+    candidate = jnp.tanh(gate_in[:, 2] + (r * h) @ params.w_h[2].T)
     return (1.0 - z) * candidate + z * h
-
-
-def _check_gru(where: str, params: GRUParams) -> int:
-    """Check the shapes of the readout arrays; return ``D``."""
-    hid = check_array(where, "h0", params.h0, shape=("H",)).shape[0]
-    check_array(where, "readout", params.readout, shape=(hid,))
-    return check_array(where, "out_bias", params.out_bias, shape=("D",)).shape[0]
 
 
 def gru_logits(params: GRUParams, x: Array) -> Array:
@@ -105,12 +117,16 @@ def gru_logits(params: GRUParams, x: Array) -> Array:
         float32 array of shape ``(batch, D)``.
     """
     where = "gru_logits"
-    d = _check_gru(where, params)
+    params, d = _check_gru(where, params)
     x = check_array(where, "x", x, shape=("batch", d))
+    return _gru_logits(params, x)
+
+
+def _gru_logits(params: GRUParams, x: Array) -> Array:
     h0 = jnp.broadcast_to(params.h0, (x.shape[0], params.h0.shape[0]))
 
     def step(h: Array, x_i: Array) -> tuple[Array, Array]:
-        return gru_cell(params, h, x_i), h @ params.readout
+        return _gru_cell(params, h, x_i), h @ params.readout
 
     _, reads = lax.scan(step, h0, x.T)  # reads[i] = v . h_{i-1}, shape (D, batch)
     return reads.T + params.out_bias
@@ -120,8 +136,8 @@ class GRUAutoregressive(AutoregressiveBernoulli):
     r"""A GRU over the ``D`` binary variables in their natural order (pixels in raster order).
 
     ``sample`` (inherited) scans its :meth:`recurrence`: ``D`` GRU steps whose carried state
-    summarises the past, O(D) work instead of a full pass per pixel; observed entries are kept
-    exactly and fed to the GRU like drawn ones.
+    summarises the past, :math:`O(D)` work instead of a full pass per pixel; observed entries
+    are kept exactly and fed to the GRU like drawn ones.
 
     Parameters (``nnx.Param``, see :class:`GRUParams`): gates ``w_in`` ``(3, H)``, ``w_h``
     ``(3, H, H)``, ``bias`` ``(3, H)``; the initial state ``h0`` ``(H,)``; the readout ``(H,)``
@@ -131,49 +147,47 @@ class GRUAutoregressive(AutoregressiveBernoulli):
     input weights :math:`\mathcal N(0, 1)`, readout :math:`\mathcal N(0, 1/H)`, the rest zero.
 
     Args:
-        key: a ``jax.random.key`` for the initial weights.
         d: the sequence length ``D``.
-        hidden: ``H``, hidden units (default 64).
+        hidden_size: ``H``, hidden units (default 64).
+        rngs: ``nnx.Rngs`` for the initial weights (three ``rngs.params()`` keys).
 
     Members: ``conditionals(x) -> (batch, D)`` (:func:`gru_logits`, one scan);
     ``log_prob(x) -> (batch,)`` nats (inherited); ``sample(key, n, observed=None) -> (n, D)``,
     one scan of ``D`` cell steps carrying the hidden state (draw :math:`x_i` from
     :math:`\ell_i = v^\top h_{i-1} + b_i`, or keep the observed value, then update
-    :math:`h_i`); ``params() -> GRUParams``.
+    :math:`h_i`); ``recurrence(canvas)``; ``params() -> GRUParams``.
     """
 
-    def __init__(self, key: Array, d: int, hidden: int = 64) -> None:
+    def __init__(self, d: int, hidden_size: int = 64, *, rngs: nnx.Rngs) -> None:
         where = "GRUAutoregressive"
-        key = check_key(where, key)
         self.d = check_positive_int(where, "d", d)
-        h = self.hidden = check_positive_int(where, "hidden", hidden)
-        k_in, k_h, k_out = jax.random.split(key, 3)
-        self.w_in = nnx.Param(normal_init(k_in, (3, h), 1))
-        self.w_h = nnx.Param(normal_init(k_h, (3, h, h), h))
+        h = self.hidden_size = check_positive_int(where, "hidden_size", hidden_size)
+        rngs = check_rngs(where, rngs)
+        self.w_in = nnx.Param(normal_init(rngs.params(), (3, h), 1))
+        self.w_h = nnx.Param(normal_init(rngs.params(), (3, h, h), h))
         self.bias = nnx.Param(jnp.zeros((3, h), jnp.float32))
         self.h0 = nnx.Param(jnp.zeros((h,), jnp.float32))
-        self.readout = nnx.Param(normal_init(k_out, (h,), h))
+        self.readout = nnx.Param(normal_init(rngs.params(), (h,), h))
         self.out_bias = nnx.Param(jnp.zeros((self.d,), jnp.float32))
 
     def params(self) -> GRUParams:
         """The current parameter values as a :class:`GRUParams` of arrays."""
         return GRUParams(*(getattr(self, f)[...] for f in GRUParams._fields))
 
-    def conditionals(self, x: Array) -> Array:
-        """:func:`gru_logits`: shape ``(batch, D)``, one scan over the sequence."""
-        return gru_logits(self.params(), self._check_x("conditionals", x))
+    def _conditionals(self, x: Array) -> Array:
+        return _gru_logits(self.params(), x)
 
-    def recurrence(self, canvas: Array) -> Recurrence:
+    def _recurrence(self, canvas: Array) -> Recurrence:
         r"""Carry the hidden state: read :math:`\ell_i = v^\top h_{i-1} + b_i`, write
         :math:`h_i = \mathrm{GRU}(h_{i-1}, x_i)`, from :math:`h_0` (``canvas`` gives ``n``)."""
         params = self.params()
-        h0 = jnp.broadcast_to(params.h0, (canvas.shape[0], self.hidden))
+        h0 = jnp.broadcast_to(params.h0, (canvas.shape[0], self.hidden_size))
 
         def read(h: Array, i: Array) -> Array:
             return h @ params.readout + params.out_bias[i]
 
         def write(h: Array, i: Array, x_i: Array) -> Array:
-            return gru_cell(params, h, x_i)
+            return _gru_cell(params, h, x_i)
 
         return Recurrence(h0, read, write)
 

@@ -18,10 +18,11 @@ the masks is strictly triangular in that ordering (:func:`mask_connectivity`,
 Order- and connectivity-agnostic training: a :class:`MADE` holds ``M`` sets of degrees (one
 ordering and one set of hidden degrees each) and shares ONE set of weights among them. Each
 training step picks one at random (:func:`made_loss`). At test time a single ordering gives a
-normalised model (``log_prob(x, mask_index)``), and so does the ensemble that averages the
-``M`` PROBABILITIES, :math:`p(x) = \frac1M \sum_m p_m(x)` (``ensemble_log_prob``, a
-log-mean-exp); averaging the logits instead mixes conditionals of different orderings and does
-not give a normalised distribution.
+normalised model (``ordering_log_prob(x, mask_index)``), and so does the ensemble that averages
+the ``M`` PROBABILITIES, :math:`p(x) = \frac1M \sum_m p_m(x)`, a log-mean-exp: that ensemble
+is the density a :class:`MADE` defines, its ``log_prob(x)`` (with ``M = 1`` the one ordering).
+Averaging the logits instead mixes conditionals of different orderings and does not give a
+normalised distribution.
 
 The degrees are stored (integers, ``(M, size)`` per layer, not trained) and the masks are
 rebuilt from them inside each pass, so 32 masks of an 8000-unit network cost kilobytes, and
@@ -47,15 +48,15 @@ from ..checks import (
     check_int_at_least,
     check_key,
     check_positive_int,
+    check_rngs,
 )
 from ..masks import host_made_degrees, masked_mlp, masks_from_degrees
 from ..nn import Frozen, host_rng
-from ..probability import log_mean_exp
+from ..probability import log_bernoulli, log_mean_exp
 from .base import (
     AutoregressiveBernoulli,
     Recurrence,
     check_observed,
-    log_prob_from_logits,
     scan_sample,
 )
 
@@ -108,45 +109,51 @@ def _check_mask_index(where: str, mask_index: Any, num_masks: int) -> Array:
 class MADE(AutoregressiveBernoulli):
     r"""MADE over :math:`\{0, 1\}^D`: one masked ReLU MLP, ``M`` orderings/connectivities.
 
-    Mask 0 always uses the natural ordering ``0..D-1``, so the inherited contract holds:
-    ``conditionals(x)``, ``log_prob(x)`` and ``sample(key, n)`` without a mask index are those
-    of an ordinary autoregressive model in the natural order. Masks ``1..M-1`` use random
-    orderings when ``order_agnostic`` (else the natural one again); every mask draws its own
-    hidden degrees when ``random_degrees`` (connectivity-agnostic), else all use the
-    deterministic degrees of :func:`made_degrees`.
+    Its density is the ensemble of its ``M`` orderings, :math:`p(x) = \frac1M \sum_m p_m(x)`
+    (:meth:`log_prob`); each ordering is a normalised model of its own
+    (:meth:`ordering_log_prob`). Mask 0 always uses the natural ordering ``0..D-1``, and
+    ``conditionals(x)``, ``recurrence(canvas)`` and ``sample(key, n)`` without a
+    ``mask_index`` are those of ordering 0 (with ``M = 1``: of the model). Masks ``1..M-1``
+    use random orderings when ``order_agnostic`` (else the natural one again); every mask
+    draws its own hidden degrees when ``random_degrees`` (connectivity-agnostic), else all use
+    the deterministic degrees of :func:`~dgm_lib.masks.made_degrees`.
 
     Parameters (``nnx.Param``): ``weights[l]`` ``(in, out)`` with
     :math:`\mathcal N(0, 2/\text{in})` entries and ``biases[l]`` zero. Not trained
     (:class:`dgm_lib.nn.Frozen`): ``degrees[l]`` of shape ``(M, size_l)``, inputs first.
 
     Args:
-        key: a ``jax.random.key`` for the weights, the orderings and the hidden degrees.
         d: the number of binary variables, ``D >= 2``.
         hidden_sizes: the hidden widths, e.g. :data:`MNIST_HIDDEN_SIZES`; ``()`` for none.
         num_masks: ``M``, the number of orderings/connectivities (1 = plain MADE).
         order_agnostic: random orderings for masks ``1..M-1``.
         random_degrees: draw hidden degrees at random (per mask) rather than deterministically.
+        rngs: ``nnx.Rngs`` for the weights, the orderings and the hidden degrees (one
+            ``rngs.params()`` key).
 
-    Members: ``conditionals(x, mask_index=0)``, ``log_prob(x, mask_index=0)``,
-    ``ensemble_log_prob(x)``, ``order(mask_index)``, ``masks(mask_index)``,
-    ``sample(key, n, observed=None, mask_index=0)``; train with :func:`made_loss`.
+    Members: ``log_prob(x)`` (the ensemble), ``ordering_log_prob(x, mask_index)``,
+    ``conditionals(x, mask_index=0)``, ``order(mask_index)``, ``masks(mask_index)``,
+    ``recurrence(canvas, mask_index=0)``, ``sample(key, n, observed=None, mask_index=0)``;
+    train with :func:`made_loss`.
     """
 
     def __init__(
         self,
-        key: Array,
         d: int,
         hidden_sizes: Sequence[int],
         *,
         num_masks: int = 1,
         order_agnostic: bool = True,
         random_degrees: bool = True,
+        rngs: nnx.Rngs,
     ) -> None:
         where = "MADE"
-        key = check_key(where, key)
         self.d = check_int_at_least(where, "d", d, 2)
         self.hidden_sizes = check_hidden_sizes(where, hidden_sizes)
         self.num_masks = check_positive_int(where, "num_masks", num_masks)
+        order_agnostic = _check_bool(where, "order_agnostic", order_agnostic)
+        random_degrees = _check_bool(where, "random_degrees", random_degrees)
+        key = check_rngs(where, rngs).params()
         weights, degrees = _init_made(
             key, self.d, self.hidden_sizes, self.num_masks, order_agnostic, random_degrees
         )
@@ -154,41 +161,27 @@ class MADE(AutoregressiveBernoulli):
         self.biases = nnx.List([nnx.Param(jnp.zeros((w.shape[1],), jnp.float32)) for w in weights])
         self.degrees = nnx.List([Frozen(m) for m in degrees])
 
+    # ---------------------------------------------------------------- unchecked kernels
+
     def _degrees(self, mask_index: Array) -> list[Array]:
         return [lax.dynamic_index_in_dim(v[...], mask_index, keepdims=False) for v in self.degrees]
 
-    def masks(self, mask_index: int | Array = 0) -> list[Array]:
-        """The float32 masks of ordering ``mask_index``, shapes ``(D, H_1), ..., (H_L, D)``."""
-        mask_index = _check_mask_index("MADE.masks", mask_index, self.num_masks)
+    def _masks(self, mask_index: Array) -> list[Array]:
         return masks_from_degrees(self._degrees(mask_index))
 
-    def order(self, mask_index: int | Array = 0) -> Array:
-        """The ordering of mask ``mask_index``: int32 ``(D,)``, ``order[t]`` is drawn ``t``-th."""
-        mask_index = _check_mask_index("MADE.order", mask_index, self.num_masks)
+    def _order(self, mask_index: Array) -> Array:
         return jnp.argsort(self._degrees(mask_index)[0]).astype(jnp.int32)
 
-    def conditionals(self, x: Array, mask_index: int | Array = 0) -> Array:
-        r"""The logits :math:`\ell_i(x_{<i})` in the ordering of mask ``mask_index``: shape
-        ``(batch, D)``; entry ``i`` depends only on the variables before ``i`` in
-        ``order(mask_index)``. ``mask_index`` is an int or a (traced) int32 scalar."""
-        where = "MADE.conditionals"
-        mask_index = _check_mask_index(where, mask_index, self.num_masks)
-        x = check_array(where, "x", x, shape=("batch", self.d))
-        return masked_mlp(
-            [w[...] for w in self.weights],
-            [b[...] for b in self.biases],
-            masks_from_degrees(self._degrees(mask_index)),
-            x,
-        )
+    def _conditionals(self, x: Array, mask_index: Array | int = 0) -> Array:
+        weights = [w[...] for w in self.weights]
+        biases = [b[...] for b in self.biases]
+        return masked_mlp(weights, biases, self._masks(mask_index), x)
 
-    def recurrence(self, canvas: Array, mask_index: int | Array = 0) -> Recurrence:
-        r"""Carry the first layer's pre-activation :math:`a = x (W^1 \odot M^1) + b^1`
-        (``(n, H_1)``, from :math:`b^1`; with no hidden layer, the logits themselves): write
-        adds row ``i`` of :math:`W^1 \odot M^1` times :math:`x_i`, an :math:`O(H_1)` update;
-        read runs the remaining layers and only column ``i`` of the output layer. With one
-        hidden layer a step costs :math:`O(H)`, not the :math:`O(DH)` of a whole pass."""
-        mask_index = _check_mask_index("MADE.recurrence", mask_index, self.num_masks)
-        masked = [w[...] * m for w, m in zip(self.weights, self.masks(mask_index), strict=True)]
+    def _ordering_log_prob(self, x: Array, mask_index: Array) -> Array:
+        return jnp.sum(log_bernoulli(x, self._conditionals(x, mask_index)), axis=-1)
+
+    def _recurrence(self, canvas: Array, mask_index: Array | int = 0) -> Recurrence:
+        masked = [w[...] * m for w, m in zip(self.weights, self._masks(mask_index), strict=True)]
         biases = [b[...] for b in self.biases]
         a0 = jnp.broadcast_to(biases[0], (canvas.shape[0], masked[0].shape[1]))
 
@@ -205,23 +198,55 @@ class MADE(AutoregressiveBernoulli):
 
         return Recurrence(a0, read, write)
 
-    def log_prob(self, x: Array, mask_index: int | Array = 0) -> Array:
-        r""":math:`\log p_m(x) = \sum_i \log \mathrm{Bern}(x_i; \sigma(\ell^m_i))` for the
-        ordering :math:`m` = ``mask_index``: shape ``(batch,)``, nats."""
-        where = "MADE.log_prob"
-        mask_index = _check_mask_index(where, mask_index, self.num_masks)
-        x = check_array(where, "x", x, shape=("batch", self.d))
-        return log_prob_from_logits(x, self.conditionals(x, mask_index))
+    # ---------------------------------------------------------------- public, checked
 
-    def ensemble_log_prob(self, x: Array) -> Array:
-        r"""The log-likelihood of the ensemble of all ``M`` orderings, averaged in PROBABILITY:
+    def _check_x(self, method: str, x: Array, name: str = "x") -> Array:
+        return check_array(f"MADE.{method}", name, x, shape=("batch", self.d))
+
+    def masks(self, mask_index: int | Array = 0) -> list[Array]:
+        """The float32 masks of ordering ``mask_index``, shapes ``(D, H_1), ..., (H_L, D)``."""
+        return self._masks(_check_mask_index("MADE.masks", mask_index, self.num_masks))
+
+    def order(self, mask_index: int | Array = 0) -> Array:
+        """The ordering of mask ``mask_index``: int32 ``(D,)``, ``order[t]`` is drawn ``t``-th."""
+        return self._order(_check_mask_index("MADE.order", mask_index, self.num_masks))
+
+    def conditionals(self, x: Array, *, mask_index: int | Array = 0) -> Array:
+        r"""The logits :math:`\ell_i(x_{<i})` in the ordering of mask ``mask_index``: shape
+        ``(batch, D)``; entry ``i`` depends only on the variables before ``i`` in
+        ``order(mask_index)``. ``mask_index`` is an int or a (traced) int32 scalar."""
+        where = "MADE.conditionals"
+        mask_index = _check_mask_index(where, mask_index, self.num_masks)
+        return self._conditionals(self._check_x("conditionals", x), mask_index)
+
+    def recurrence(self, canvas: Array, *, mask_index: int | Array = 0) -> Recurrence:
+        r"""The recurrence of ordering ``mask_index`` from ``canvas`` (float32 ``(n, D)``).
+        Carry the first layer's pre-activation :math:`a = x (W^1 \odot M^1) + b^1`
+        (``(n, H_1)``, from :math:`b^1`; with no hidden layer, the logits themselves): write
+        adds row ``i`` of :math:`W^1 \odot M^1` times :math:`x_i`, an :math:`O(H_1)` update;
+        read runs the remaining layers and only column ``i`` of the output layer. With one
+        hidden layer a step costs :math:`O(H)`, not the :math:`O(DH)` of a whole pass."""
+        mask_index = _check_mask_index("MADE.recurrence", mask_index, self.num_masks)
+        return self._recurrence(self._check_x("recurrence", canvas, "canvas"), mask_index)
+
+    def ordering_log_prob(self, x: Array, mask_index: int | Array) -> Array:
+        r""":math:`\log p_m(x) = \sum_i \log \mathrm{Bern}(x_i; \sigma(\ell^m_i))`, the
+        log-likelihood of ONE ordering :math:`m` = ``mask_index``, a normalised model of its
+        own: shape ``(batch,)``, nats. ``mask_index`` is an int or a (traced) int32 scalar."""
+        mask_index = _check_mask_index("MADE.ordering_log_prob", mask_index, self.num_masks)
+        return self._ordering_log_prob(self._check_x("ordering_log_prob", x), mask_index)
+
+    def log_prob(self, x: Array) -> Array:
+        r"""The log-likelihood of the model: the ensemble of its ``M`` orderings, averaged in
+        PROBABILITY,
 
         .. math:: \log p(x) = \log \frac{1}{M} \sum_{m=1}^{M} p_m(x)
                   = \operatorname{logmeanexp}_m \log p_m(x),
 
         a mixture of normalised models, hence normalised, and at least the mean of the
-        :math:`\log p_m(x)` (Jensen). The orderings are visited one after another
-        (``lax.map``), so memory does not grow with ``M``.
+        :math:`\log p_m(x)` (Jensen). With ``M = 1`` it is :meth:`ordering_log_prob` of mask
+        0. The orderings are visited one after another (``lax.map``), so memory does not grow
+        with ``M``.
 
         Args:
             x: float32 zeros and ones, shape ``(batch, D)``.
@@ -229,8 +254,11 @@ class MADE(AutoregressiveBernoulli):
         Returns:
             float32 array of shape ``(batch,)``, nats.
         """
-        x = check_array("MADE.ensemble_log_prob", "x", x, shape=("batch", self.d))
-        per_mask = lax.map(lambda m: self.log_prob(x, m), jnp.arange(self.num_masks))
+        x = self._check_x("log_prob", x)
+        if self.num_masks == 1:
+            return self._ordering_log_prob(x, jnp.int32(0))
+        masks = jnp.arange(self.num_masks, dtype=jnp.int32)
+        per_mask = lax.map(lambda m: self._ordering_log_prob(x, m), masks)
         return log_mean_exp(per_mask, axis=0)
 
     def sample(
@@ -238,18 +266,26 @@ class MADE(AutoregressiveBernoulli):
         key: Array,
         n: int,
         observed: tuple[Array, Array] | None = None,
-        mask_index: int | Array = 0,
+        *,
+        mask_index: int | Array | None = None,
     ) -> Array:
-        """``n`` samples by ancestral sampling in the ordering of mask ``mask_index``: one
-        ``lax.scan`` over the dimensions carrying the first layer (:meth:`recurrence`).
+        r"""``n`` samples by ancestral sampling: one ``lax.scan`` over the dimensions carrying
+        the first layer (:meth:`recurrence`).
+
+        By default from the density :meth:`log_prob` defines, the ensemble
+        :math:`\frac1M \sum_m p_m`: each sample picks an ordering uniformly at random and is
+        drawn from it (every ordering is scanned, so it costs ``M`` single-ordering samplers).
+        With ``mask_index``, from that ordering's :math:`p_m` alone.
 
         Args:
             key: a ``jax.random.key``.
             n: the number of samples, a positive int.
             observed: ``None`` or ``(values (n, D), mask (n, D) or (D,))``: the entries where
                 ``mask`` is true are kept exactly; the draws condition on the observed entries
-                that come earlier in the ordering.
-            mask_index: which ordering, an int in ``[0, M)``.
+                that come earlier in the ordering. With ``M > 1`` it needs ``mask_index``: the
+                ensemble's conditional weighs the orderings by :math:`p_m(x_{\text{observed}})`,
+                which is not tractable in general.
+            mask_index: ``None`` (the ensemble) or which ordering, an int in ``[0, M)``.
 
         Returns:
             float32 array of shape ``(n, D)`` of zeros and ones.
@@ -257,10 +293,24 @@ class MADE(AutoregressiveBernoulli):
         where = "MADE.sample"
         key = check_key(where, key)
         n = check_positive_int(where, "n", n)
-        mask_index = _check_mask_index(where, mask_index, self.num_masks)
         values, mask = check_observed(where, observed, n, self.d)
         graphdef, state = nnx.split(self)
+        if mask_index is None and self.num_masks > 1:
+            if observed is not None:
+                raise ValueError(
+                    f"{where}: sampling with 'observed' from a MADE of {self.num_masks} "
+                    "orderings needs one of them: pass mask_index (0 is the natural order)"
+                )
+            return _sample_made_ensemble(graphdef, state, key, values, mask)
+        mask_index = _check_mask_index(where, 0 if mask_index is None else mask_index,
+                                       self.num_masks)
         return _sample_made(graphdef, state, key, values, mask, mask_index)
+
+
+def _check_bool(where: str, name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{where}: argument '{name}' must be True or False; got {value!r}")
+    return bool(value)
 
 
 def _init_made(
@@ -296,8 +346,30 @@ def _sample_made(
 ) -> Array:
     """One compilation per graph serves every parameter value and every mask index."""
     model = nnx.merge(graphdef, state, copy=True)
-    recurrence = model.recurrence(jnp.where(mask, values, 0.0), mask_index)
-    return scan_sample(key, recurrence, values, mask, model.order(mask_index))
+    return _sample_ordering(model, key, values, mask, mask_index)
+
+
+def _sample_ordering(
+    model: MADE, key: Array, values: Array, mask: Array, mask_index: Array
+) -> Array:
+    recurrence = model._recurrence(jnp.where(mask, values, 0.0), mask_index)
+    return scan_sample(key, recurrence, values, mask, model._order(mask_index))
+
+
+@partial(jax.jit, static_argnums=0)
+def _sample_made_ensemble(
+    graphdef: nnx.GraphDef, state: nnx.State, key: Array, values: Array, mask: Array
+) -> Array:
+    """Draw ``n`` samples from every ordering (``lax.map``, one after another), then keep for
+    each sample the draw of an ordering picked uniformly: a draw of the uniform mixture."""
+    model = nnx.merge(graphdef, state, copy=True)
+    k_pick, k_draw = jax.random.split(key)
+    masks = jnp.arange(model.num_masks, dtype=jnp.int32)
+    draws = lax.map(
+        lambda m: _sample_ordering(model, jax.random.fold_in(k_draw, m), values, mask, m), masks
+    )  # (M, n, D)
+    pick = jax.random.randint(k_pick, (values.shape[0],), 0, model.num_masks)
+    return draws[pick, jnp.arange(values.shape[0])]
 
 
 def made_loss(model: MADE, x: Array, key: Array) -> Array:
@@ -318,6 +390,10 @@ def made_loss(model: MADE, x: Array, key: Array) -> Array:
     Returns:
         float32 scalar, nats per example.
     """
-    key = check_key("made_loss", key)
+    where = "made_loss"
+    if not isinstance(model, MADE):
+        raise TypeError(f"{where}: argument 'model' must be a MADE; got {type(model).__name__}")
+    key = check_key(where, key)
+    x = check_array(where, "x", x, shape=("batch", model.d))
     mask_index = jax.random.randint(key, (), 0, model.num_masks, dtype=jnp.int32)
-    return -jnp.mean(model.log_prob(x, mask_index))
+    return -jnp.mean(model._ordering_log_prob(x, mask_index))

@@ -17,8 +17,8 @@ pre-activations of all ``D`` conditionals are one EXCLUSIVE cumulative sum over 
 :class:`NADE` subclasses :class:`dgm_lib.autoregressive.AutoregressiveBernoulli`: it writes
 ``conditionals(x)`` (the logits :math:`\ell`) and inherits ``log_prob(x)`` (nats) and
 ``sample(key, n, observed=None)`` (a ``lax.scan`` over the dimensions that carries
-:math:`a_i`, :meth:`NADE.recurrence`). Train it with
-``train.fit(model, train.nll_loss, x, ...)``.
+:math:`a_i`, :meth:`NADE.recurrence`). Build it with ``NADE(d, hidden_size, rngs=nnx.Rngs(0))``
+and train it with ``train.fit(model, train.nll_loss, x, ...)``.
 """
 
 from __future__ import annotations
@@ -28,16 +28,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from ..checks import check_array, check_key, check_positive_int
+from ..checks import check_array, check_positive_int, check_rngs
+from ..nn import host_rng
 from .base import AutoregressiveBernoulli, Recurrence
 
 Array = jax.Array
-
-__all__ = [
-    "NADE",
-    "nade_logits",
-    "nade_preactivations",
-]
 
 __all__ = ["NADE", "nade_logits", "nade_preactivations"]
 
@@ -117,7 +112,7 @@ def _nade_logits(weight: Array, bias: Array, out_weight: Array, out_bias: Array,
 
 
 class NADE(AutoregressiveBernoulli):
-    r"""NADE over :math:`\{0, 1\}^D` with ``hidden`` shared sigmoid units (natural order).
+    r"""NADE over :math:`\{0, 1\}^D` with ``hidden_size`` shared sigmoid units (natural order).
 
     Parameters (``nnx.Param``): ``weight`` :math:`W` ``(H, D)``, ``bias`` :math:`c` ``(H,)``,
     ``out_weight`` :math:`V` ``(D, H)``, ``out_bias`` :math:`b` ``(D,)``; see
@@ -125,45 +120,39 @@ class NADE(AutoregressiveBernoulli):
     :math:`V_{ih} \sim \mathcal N(0, 1/H)`, biases zero.
 
     Args:
-        key: a ``jax.random.key`` for the initial weights.
         d: the number of binary variables ``D``.
-        hidden: the number of hidden units ``H``.
+        hidden_size: the number of hidden units ``H``.
+        rngs: ``nnx.Rngs`` for the initial weights (one ``rngs.params()`` key).
 
     Members: ``conditionals(x) -> (batch, D)`` logits; ``log_prob(x) -> (batch,)`` nats;
-    ``sample(key, n, observed=None) -> (n, D)`` (inherited).
+    ``sample(key, n, observed=None) -> (n, D)`` (inherited); ``recurrence(canvas)``.
     """
 
-    def __init__(self, key: Array, d: int, hidden: int) -> None:
+    def __init__(self, d: int, hidden_size: int, *, rngs: nnx.Rngs) -> None:
         where = "NADE"
-        key = check_key(where, key)
         self.d = check_positive_int(where, "d", d)
-        self.hidden = check_positive_int(where, "hidden", hidden)
+        self.hidden_size = check_positive_int(where, "hidden_size", hidden_size)
         # Host draws seeded by the key (as train.fit orders batches): no device compile per shape.
-        rng = np.random.default_rng(np.asarray(jax.random.key_data(key)))
-        h, d = self.hidden, self.d
+        rng = host_rng(check_rngs(where, rngs).params())
+        h, d = self.hidden_size, self.d
         self.weight = nnx.Param(jnp.asarray(rng.standard_normal((h, d)) / np.sqrt(d), jnp.float32))
         self.bias = nnx.Param(jnp.zeros((h,), jnp.float32))
         out_weight = rng.standard_normal((d, h)) / np.sqrt(h)
         self.out_weight = nnx.Param(jnp.asarray(out_weight, jnp.float32))
         self.out_bias = nnx.Param(jnp.zeros((d,), jnp.float32))
 
-    def conditionals(self, x: Array) -> Array:
-        """:func:`nade_logits`: the logits of all ``D`` conditionals, shape ``(batch, D)``."""
-        return nade_logits(
-            self.weight[...],
-            self.bias[...],
-            self.out_weight[...],
-            self.out_bias[...],
-            self._check_x("conditionals", x),
+    def _conditionals(self, x: Array) -> Array:
+        return _nade_logits(
+            self.weight[...], self.bias[...], self.out_weight[...], self.out_bias[...], x
         )
 
-    def recurrence(self, canvas: Array) -> Recurrence:
+    def _recurrence(self, canvas: Array) -> Recurrence:
         r"""Carry the running pre-activation :math:`a_i` (``(n, H)``, from :math:`a_1 = c`):
         read :math:`\ell_i = b_i + V_i^\top \sigma(a_i)`, write
         :math:`a_{i+1} = a_i + W_{:, i}\, x_i`. :math:`O(H)` work per variable and example
         instead of the :math:`O(HD)` of a whole pass: sampling costs what one pass costs."""
         weight, out_weight, out_bias = self.weight[...], self.out_weight[...], self.out_bias[...]
-        a0 = jnp.broadcast_to(self.bias[...], (canvas.shape[0], self.hidden))
+        a0 = jnp.broadcast_to(self.bias[...], (canvas.shape[0], self.hidden_size))
 
         def read(a: Array, i: Array) -> Array:
             return jax.nn.sigmoid(a) @ out_weight[i] + out_bias[i]

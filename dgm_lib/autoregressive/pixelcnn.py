@@ -36,7 +36,6 @@ sampling step runs the network only on the window of pixels that reach the next 
 
 from __future__ import annotations
 
-import math
 from functools import partial
 from typing import NamedTuple
 
@@ -46,7 +45,8 @@ import numpy as np
 from flax import nnx
 from jax import lax
 
-from ..checks import check_array, check_key, check_positive_int
+from ..checks import check_array, check_positive_int, check_rngs
+from ..nn import normal_init
 from .base import AutoregressiveBernoulli, Recurrence
 
 Array = jax.Array
@@ -155,20 +155,27 @@ def masked_conv2d(
         )
     x = check_array(where, "x", x, shape=("batch", "H", "W", c_in))
     bias = check_array(where, "bias", bias, shape=(c_out,))
-    # The sum over the offsets the mask keeps, as one matrix product of the stacked shifted
-    # images with those taps of the kernel. Masked taps are never read, and the gradient is
-    # made of matmuls and slices: XLA on CPU runs the gradient of lax.conv inside a lax.scan
-    # (as train.fit and the sampler do) some 40 times slower than outside one.
-    taps = np.argwhere(_mask(k, _check_mask_type(where, "mask_type", mask_type)))  # (T, 2)
+    mask_type = _check_mask_type(where, "mask_type", mask_type)
     m = k // 2
-    if padding == "same":  # rows below the centre are never read: no padding at the bottom
-        x = jnp.pad(x, ((0, 0), (m, 0), (m, m), (0, 0)))
-    h, w = x.shape[1] - m, x.shape[2] - 2 * m
-    if h < 1 or w < 1:
+    if padding == "valid" and (x.shape[1] < m + 1 or x.shape[2] < 2 * m + 1):
         raise ValueError(
             f"{where}: a 'valid' {k}x{k} convolution needs at least {m + 1} rows and {2 * m + 1} "
             f"columns; got x of shape {tuple(x.shape)}"
         )
+    return _masked_conv2d(x, kernel, bias, mask_type, padding)
+
+
+def _masked_conv2d(x: Array, kernel: Array, bias: Array, mask_type: str, padding: str) -> Array:
+    # The sum over the offsets the mask keeps, as one matrix product of the stacked shifted
+    # images with those taps of the kernel. Masked taps are never read, and the gradient is
+    # made of matmuls and slices: XLA on CPU runs the gradient of lax.conv inside a lax.scan
+    # (as train.fit and the sampler do) some 40 times slower than outside one.
+    k, c_in, c_out = kernel.shape[0], kernel.shape[2], kernel.shape[3]
+    taps = np.argwhere(_mask(k, mask_type))  # (T, 2)
+    m = k // 2
+    if padding == "same":  # rows below the centre are never read: no padding at the bottom
+        x = jnp.pad(x, ((0, 0), (m, 0), (m, m), (0, 0)))
+    h, w = x.shape[1] - m, x.shape[2] - 2 * m
     if taps.size == 0:  # a 1x1 type-A kernel sees nothing
         return jnp.broadcast_to(bias, (x.shape[0], h, w, c_out))
     shifted = jnp.concatenate([x[:, i : i + h, j : j + w] for i, j in taps], axis=-1)
@@ -221,9 +228,43 @@ def pixelcnn_logits(params: PixelCNNParams, images: Array, first_mask: str = "A"
         :math:`p(x_{r,c} = 1 \mid x_{<(r,c)})`.
     """
     where = "pixelcnn_logits"
+    params = _check_params(where, params)
     first_mask = _check_mask_type(where, "first_mask", first_mask)
     images = check_array(where, "images", images, shape=("batch", "H", "W"))
-    return _pixelcnn_head(where, params, _pixelcnn_features(params, images, first_mask))
+    return _pixelcnn_logits(params, images, first_mask)
+
+
+def _check_params(where: str, params: PixelCNNParams) -> PixelCNNParams:
+    """Check the shape of every array of :class:`PixelCNNParams` (odd square kernels)."""
+    if not isinstance(params, PixelCNNParams):
+        raise TypeError(
+            f"{where}: argument 'params' must be a PixelCNNParams (e.g. model.params()); "
+            f"got {type(params).__name__}"
+        )
+    first = check_array(where, "first_kernel", params.first_kernel, shape=("k1", "k1", 1, "C"))
+    k1, c = first.shape[0], first.shape[3]
+    res = check_array(where, "res_kernels", params.res_kernels, shape=("L", "k", "k", c, c))
+    num_layers, k = res.shape[0], res.shape[1]
+    for name, size in (("first_kernel", k1), ("res_kernels", k)):
+        if size % 2 == 0:
+            raise ValueError(f"{where}: argument '{name}' must have an odd kernel size; got {size}")
+    shapes = {
+        "first_kernel": (k1, k1, 1, c),
+        "first_bias": (c,),
+        "res_kernels": (num_layers, k, k, c, c),
+        "res_biases": (num_layers, c),
+        "hidden_kernel": (c, c),
+        "hidden_bias": (c,),
+        "out_kernel": (c,),
+        "out_bias": (),
+    }
+    return PixelCNNParams(
+        *(check_array(where, f, getattr(params, f), shape=shapes[f]) for f in params._fields)
+    )
+
+
+def _pixelcnn_logits(params: PixelCNNParams, images: Array, first_mask: str) -> Array:
+    return _pixelcnn_head(params, _pixelcnn_features(params, images, first_mask))
 
 
 def _pixelcnn_features(
@@ -236,8 +277,8 @@ def _pixelcnn_features(
     padding of the whole image would have it; the output shrinks by each kernel's half-width
     (:meth:`PixelCNN.reach` in all)."""
     padding = "same" if inside is None else "valid"
-    h = masked_conv2d(images[..., None], params.first_kernel, params.first_bias, first_mask,
-                      padding)
+    h = _masked_conv2d(images[..., None], params.first_kernel, params.first_bias, first_mask,
+                       padding)
     m = params.res_kernels.shape[1] // 2
     if inside is not None:
         m1 = params.first_kernel.shape[0] // 2
@@ -245,27 +286,18 @@ def _pixelcnn_features(
     # A Python loop over the L layers (a handful), unrolled when traced.
     for kernel, bias in zip(params.res_kernels, params.res_biases, strict=True):
         if inside is None:
-            h = h + masked_conv2d(jax.nn.relu(h), kernel, bias, "B")
+            h = h + _masked_conv2d(jax.nn.relu(h), kernel, bias, "B", padding)
         else:
-            update = masked_conv2d(jax.nn.relu(h) * inside[..., None], kernel, bias, "B", padding)
+            update = _masked_conv2d(jax.nn.relu(h) * inside[..., None], kernel, bias, "B", padding)
             h = h[:, m:, m : h.shape[2] - m] + update
             inside = inside[m:, m : inside.shape[1] - m]
     return h
 
 
-def _pixelcnn_head(where: str, params: PixelCNNParams, h: Array) -> Array:
+def _pixelcnn_head(params: PixelCNNParams, h: Array) -> Array:
     """The two ``1 x 1`` layers: features ``(..., C)`` to logits ``(...)``."""
-    c = params.first_bias.shape[0]
-    hidden_kernel = check_array(where, "hidden_kernel", params.hidden_kernel, shape=(c, c))
-    h = jax.nn.relu(jax.nn.relu(h) @ hidden_kernel + params.hidden_bias)
-    out_kernel = check_array(where, "out_kernel", params.out_kernel, shape=(c,))
-    return h @ out_kernel + params.out_bias
-
-
-def _he_normal(key: Array, shape: tuple[int, ...], fan_in: int) -> Array:
-    # Drawn flat, then reshaped: XLA on CPU compiles the generator for a rank-5 shape in seconds.
-    size = math.prod(shape)
-    return jax.random.normal(key, (size,), jnp.float32).reshape(shape) * jnp.sqrt(2.0 / fan_in)
+    h = jax.nn.relu(jax.nn.relu(h) @ params.hidden_kernel + params.hidden_bias)
+    return h @ params.out_kernel + params.out_bias
 
 
 class PixelCNN(AutoregressiveBernoulli):
@@ -273,41 +305,40 @@ class PixelCNN(AutoregressiveBernoulli):
     order (``D = H*W``).
 
     Parameters (``nnx.Param``, see :class:`PixelCNNParams`): a ``first_kernel_size`` square
-    type-A convolution ``1 -> channels``, ``n_layers`` residual type-B convolutions of size
+    type-A convolution ``1 -> channels``, ``num_layers`` residual type-B convolutions of size
     ``kernel_size`` (``channels -> channels``), two ``1 x 1`` layers to one logit per pixel.
     Initialisation: kernels :math:`\mathcal N(0, 2/\text{fan-in})` (He), biases zero, the
     output bias at :math:`\operatorname{logit}(0.2)` (about the fraction of ink in MNIST).
 
     Args:
-        key: a ``jax.random.key`` for the initial weights.
         image_shape: ``(H, W)``, positive ints.
         channels: ``C``, feature maps per layer (default 32).
-        n_layers: ``L``, residual type-B layers (default 4; 0 is allowed).
+        num_layers: ``L``, residual type-B layers (default 4; 0 is allowed).
         kernel_size: ``k``, odd size of the residual kernels (default 3).
         first_kernel_size: ``k1``, odd size of the type-A input kernel (default 7).
         first_mask: ``"A"`` (default, correct) or ``"B"`` (a deliberately broken model whose
             logit at a pixel sees that pixel: it "predicts" its input and is not a
             distribution; the tests and the chapter use it to show the Jacobian check fail).
+        rngs: ``nnx.Rngs`` for the initial weights (four ``rngs.params()`` keys).
 
     Members: ``conditionals(x) -> (batch, H*W)`` logits; ``log_prob(x) -> (batch,)`` nats;
     ``sample(key, n, observed=None) -> (n, H*W)``, a ``lax.scan`` of ``H*W`` steps on
-    windows (:meth:`recurrence`); ``reach()``; ``params() -> PixelCNNParams``. Reshape samples with
-    ``x.reshape(n, H, W)``.
+    windows (:meth:`recurrence`); ``reach()``; ``params() -> PixelCNNParams``. Reshape samples
+    with ``x.reshape(n, H, W)``.
     """
 
     def __init__(
         self,
-        key: Array,
         image_shape: tuple[int, int],
         *,
         channels: int = 32,
-        n_layers: int = 4,
+        num_layers: int = 4,
         kernel_size: int = 3,
         first_kernel_size: int = 7,
         first_mask: str = "A",
+        rngs: nnx.Rngs,
     ) -> None:
         where = "PixelCNN"
-        key = check_key(where, key)
         if not isinstance(image_shape, (tuple, list)) or len(image_shape) != 2:
             raise ValueError(
                 f"{where}: argument 'image_shape' must be a pair (H, W) of positive ints; "
@@ -318,42 +349,44 @@ class PixelCNN(AutoregressiveBernoulli):
         self.image_shape = (h, w)
         self.d = h * w
         c = self.channels = check_positive_int(where, "channels", channels)
-        if isinstance(n_layers, bool) or not isinstance(n_layers, int) or n_layers < 0:
-            raise ValueError(f"{where}: argument 'n_layers' must be an int >= 0; got {n_layers!r}")
-        self.n_layers = n_layers
+        if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 0:
+            raise ValueError(
+                f"{where}: argument 'num_layers' must be an int >= 0; got {num_layers!r}"
+            )
+        self.num_layers = num_layers
         k = self.kernel_size = _check_odd(where, "kernel_size", kernel_size)
         k1 = self.first_kernel_size = _check_odd(where, "first_kernel_size", first_kernel_size)
         self.first_mask = _check_mask_type(where, "first_mask", first_mask)
-        keys = jax.random.split(key, 4)
+        rngs = check_rngs(where, rngs)
         first_fan_in = max((k1 * k1) // 2, 1)  # the taps a type-A mask keeps
-        self.first_kernel = nnx.Param(_he_normal(keys[0], (k1, k1, 1, c), first_fan_in))
-        self.first_bias = nnx.Param(jnp.zeros((c,), jnp.float32))
         res_fan_in = c * (k * k + 1) // 2  # the taps a type-B mask keeps
-        self.res_kernels = nnx.Param(_he_normal(keys[1], (n_layers, k, k, c, c), res_fan_in))
-        self.res_biases = nnx.Param(jnp.zeros((n_layers, c), jnp.float32))
-        self.hidden_kernel = nnx.Param(_he_normal(keys[2], (c, c), c))
+        he = {"gain": 2.0}  # He's initialisation for ReLU layers
+        first_shape = (k1, k1, 1, c)
+        self.first_kernel = nnx.Param(normal_init(rngs.params(), first_shape, first_fan_in, **he))
+        self.first_bias = nnx.Param(jnp.zeros((c,), jnp.float32))
+        res_shape = (num_layers, k, k, c, c)
+        self.res_kernels = nnx.Param(normal_init(rngs.params(), res_shape, res_fan_in, **he))
+        self.res_biases = nnx.Param(jnp.zeros((num_layers, c), jnp.float32))
+        self.hidden_kernel = nnx.Param(normal_init(rngs.params(), (c, c), c, **he))
         self.hidden_bias = nnx.Param(jnp.zeros((c,), jnp.float32))
-        self.out_kernel = nnx.Param(_he_normal(keys[3], (c,), c) / 4.0)
-        self.out_bias = nnx.Param(jnp.asarray(jnp.log(0.2 / 0.8), jnp.float32))
+        self.out_kernel = nnx.Param(normal_init(rngs.params(), (c,), c, **he) / 4.0)
+        self.out_bias = nnx.Param(jnp.asarray(np.log(0.2 / 0.8), jnp.float32))
 
     def params(self) -> PixelCNNParams:
         """The current parameter values as a :class:`PixelCNNParams` of arrays."""
         return PixelCNNParams(*(getattr(self, f)[...] for f in PixelCNNParams._fields))
 
-    def conditionals(self, x: Array) -> Array:
-        """:func:`pixelcnn_logits` on the flattened images: ``(batch, H*W) -> (batch, H*W)``,
-        entry ``i`` the logit of pixel ``i`` in raster order given the pixels before it."""
-        x = self._check_x("conditionals", x)
+    def _conditionals(self, x: Array) -> Array:
         images = x.reshape(x.shape[0], *self.image_shape)
-        logits = pixelcnn_logits(self.params(), images, self.first_mask)
+        logits = _pixelcnn_logits(self.params(), images, self.first_mask)
         return logits.reshape(x.shape[0], self.d)
 
     def reach(self) -> int:
         """How many rows up (and columns either way) the logit of a pixel can see:
         ``k1 // 2 + L * (k // 2)``, the half-widths of the masked kernels added up."""
-        return self.first_kernel_size // 2 + self.n_layers * (self.kernel_size // 2)
+        return self.first_kernel_size // 2 + self.num_layers * (self.kernel_size // 2)
 
-    def recurrence(self, canvas: Array) -> Recurrence:
+    def _recurrence(self, canvas: Array) -> Recurrence:
         r"""Carry the image, zero-padded by :math:`R` = :meth:`reach` above and on both sides;
         read the logit of pixel :math:`(r, c)` from the window of rows :math:`r - R .. r` and
         columns :math:`c - R .. c + R` only, with 'valid' masked convolutions: each layer is
@@ -375,7 +408,7 @@ class PixelCNN(AutoregressiveBernoulli):
             window = lax.dynamic_slice(images, (0, row, col), (n, *size))
             window_inside = lax.dynamic_slice(inside, (row, col), size)
             features = _pixelcnn_features(params, window, first_mask, window_inside)
-            return _pixelcnn_head("PixelCNN.recurrence", params, features[:, 0, 0])
+            return _pixelcnn_head(params, features[:, 0, 0])
 
         def write(images: Array, i: Array, x_i: Array) -> Array:
             row, col = jnp.divmod(i, w)
@@ -399,7 +432,7 @@ def receptive_field(
     autoregressive model :math:`F` is zero at :math:`p` and at every later pixel in raster order;
     for a PixelCNN it is also zero in the blind spot, the earlier pixels that no path of masked
     kernels reaches. Any model with ``conditionals`` on flattened ``(batch, H*W)`` images works
-    (MADE, NADE, the RNN and attention models of :mod:`dgm_lib.sequence`).
+    (MADE, NADE, the GRU and the causal transformer of :mod:`dgm_lib.autoregressive`).
 
     The gradient is taken at one input ``x``: a pixel whose every path is switched off by a
     ReLU at that ``x`` shows a zero too, so take ``x`` where the units are active (the default,

@@ -13,12 +13,15 @@ where the mixture parameters are read off the shared hidden layer of NADE,
           (\alpha_i, \mu_i, \log\sigma_i^2) = b_i + V_i^\top h_i \in \mathbb R^{3K},
 
 with :math:`\pi_i = \operatorname{softmax}(\alpha_i)`. As in NADE the pre-activations of all
-``D`` conditionals are one exclusive cumulative sum (:func:`dgm_lib.nade.nade_preactivations`),
-so the density is one parallel pass and sampling one ``lax.scan`` over the dimensions. The
+``D`` conditionals are one exclusive cumulative sum
+(:func:`dgm_lib.autoregressive.nade_preactivations`), so the density is one parallel pass, and
+sampling is the autoregressive models' one sampler (:func:`dgm_lib.autoregressive.scan_sample`)
+with a mixture-of-Gaussians draw, carrying the running pre-activation. The
 log-density is in nats (per example, summed over the ``D`` coordinates).
 
 The book fits it to 2-D toy data (:mod:`dgm_lib.toy2d`), where the exact entropy of the data
-is the best NLL any model can reach: ``train.fit(model, train.nll_loss, x, ...)``.
+is the best NLL any model can reach: ``RNADE(2, 64, 10, rngs=nnx.Rngs(0))``, then
+``train.fit(model, train.nll_loss, x, ...)``.
 Parameters are initialised for data of roughly unit scale (means near zero, unit variances).
 """
 
@@ -30,23 +33,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from jax import lax
 
-from ..checks import check_array, check_key, check_positive_int
+from ..checks import check_array, check_key, check_positive_int, check_rngs
+from ..nn import host_rng
 from ..probability import log_normal
-from .base import check_observed
+from .base import Recurrence, check_observed, scan_sample
 from .nade import nade_preactivations
 
 Array = jax.Array
 
-__all__ = [
-    "RNADE",
-    "log_prob_from_mixtures",
-    "rnade_mixtures",
-]
-MixtureParams = tuple[Array, Array, Array]
-
 __all__ = ["RNADE", "log_prob_from_mixtures", "rnade_mixtures"]
+MixtureParams = tuple[Array, Array, Array]
 
 
 def rnade_mixtures(
@@ -125,8 +122,21 @@ def _log_prob_from_mixtures(x: Array, logits: Array, means: Array, log_vars: Arr
     return jnp.sum(jax.nn.logsumexp(joint, axis=-1), axis=-1)
 
 
+def _draw_mixture(key: Array, mixture: MixtureParams) -> Array:
+    r"""One draw per row from a mixture of univariate Gaussians, ``(logits, means, log_vars)``
+    each ``(n, K)``: the component :math:`k \sim \operatorname{softmax}(\alpha)`, then
+    :math:`x = \mu_k + \sigma_k \varepsilon`, :math:`\varepsilon \sim \mathcal N(0, 1)`.
+    The per-step draw RNADE passes to :func:`~dgm_lib.autoregressive.scan_sample`."""
+    logits, means, log_vars = mixture
+    key_component, key_noise = jax.random.split(key)
+    component = jax.random.categorical(key_component, logits, axis=-1)[:, None]
+    mean = jnp.take_along_axis(means, component, axis=1)[:, 0]
+    log_var = jnp.take_along_axis(log_vars, component, axis=1)[:, 0]
+    return mean + jnp.exp(0.5 * log_var) * jax.random.normal(key_noise, mean.shape)
+
+
 class RNADE(nnx.Module):
-    r"""RNADE over :math:`\mathbb R^D` (natural order), ``hidden`` shared ReLU units and
+    r"""RNADE over :math:`\mathbb R^D` (natural order), ``hidden_size`` shared ReLU units and
     ``num_components`` Gaussians per conditional; see :func:`rnade_mixtures`.
 
     Parameters (``nnx.Param``): ``weight`` ``(H, D)`` :math:`\sim \mathcal N(0, 1/D)`, ``bias``
@@ -135,24 +145,24 @@ class RNADE(nnx.Module):
     ``(D, 3K)``: logits 0, means :math:`\sim \mathcal N(0, 1)`, log-variances 0.
 
     Args:
-        key: a ``jax.random.key`` for the initial parameters.
         d: the dimension ``D`` of the data.
-        hidden: the number of hidden units ``H``.
+        hidden_size: the number of hidden units ``H``.
         num_components: ``K``, Gaussians per conditional.
+        rngs: ``nnx.Rngs`` for the initial parameters (one ``rngs.params()`` key).
 
     Members: ``conditionals(x) -> (logits, means, log_vars)`` each ``(batch, D, K)``;
-    ``log_prob(x) -> (batch,)`` nats; ``sample(key, n, observed=None) -> (n, D)``.
+    ``log_prob(x) -> (batch,)`` nats; ``sample(key, n, observed=None) -> (n, D)``;
+    ``recurrence(canvas)``.
     """
 
-    def __init__(self, key: Array, d: int, hidden: int, num_components: int) -> None:
+    def __init__(self, d: int, hidden_size: int, num_components: int, *, rngs: nnx.Rngs) -> None:
         where = "RNADE"
-        key = check_key(where, key)
         self.d = check_positive_int(where, "d", d)
-        self.hidden = check_positive_int(where, "hidden", hidden)
+        self.hidden_size = check_positive_int(where, "hidden_size", hidden_size)
         self.num_components = check_positive_int(where, "num_components", num_components)
-        d, h, k = self.d, self.hidden, self.num_components
+        d, h, k = self.d, self.hidden_size, self.num_components
         # Host draws seeded by the key (as train.fit orders batches): no device compile per shape.
-        rng = np.random.default_rng(np.asarray(jax.random.key_data(key)))
+        rng = host_rng(check_rngs(where, rngs).params())
         zeros = np.zeros((d, k))
         params = {
             "weight": rng.standard_normal((h, d)) / np.sqrt(d),
@@ -163,23 +173,53 @@ class RNADE(nnx.Module):
         for name, value in params.items():
             setattr(self, name, nnx.Param(jnp.asarray(value, jnp.float32)))
 
-    def conditionals(self, x: Array) -> MixtureParams:
-        r"""The mixture parameters of :math:`p(x_i \mid x_{<i})` for all ``i``
-        (:func:`rnade_mixtures`): ``(logits, means, log_vars)``, each ``(batch, D, K)``."""
-        x = check_array("RNADE.conditionals", "x", x, shape=("batch", self.d))
-        return rnade_mixtures(
+    def _check_x(self, method: str, x: Array, name: str = "x") -> Array:
+        return check_array(f"RNADE.{method}", name, x, shape=("batch", self.d))
+
+    def _mixtures(self, x: Array) -> MixtureParams:
+        return _rnade_mixtures(
             self.weight[...], self.bias[...], self.out_weight[...], self.out_bias[...], x
         )
 
+    def conditionals(self, x: Array) -> MixtureParams:
+        r"""The mixture parameters of :math:`p(x_i \mid x_{<i})` for all ``i``
+        (:func:`rnade_mixtures`): ``(logits, means, log_vars)``, each ``(batch, D, K)``."""
+        return self._mixtures(self._check_x("conditionals", x))
+
     def log_prob(self, x: Array) -> Array:
         r""":math:`\log p(x) = \sum_i \log p(x_i \mid x_{<i})`, shape ``(batch,)``, nats."""
-        x = check_array("RNADE.log_prob", "x", x, shape=("batch", self.d))
-        return log_prob_from_mixtures(x, *self.conditionals(x))
+        x = self._check_x("log_prob", x)
+        return _log_prob_from_mixtures(x, *self._mixtures(x))
+
+    def recurrence(self, canvas: Array) -> Recurrence:
+        r"""The :class:`~dgm_lib.autoregressive.Recurrence` that :meth:`sample` scans, from
+        ``canvas`` (float32 ``(n, D)``): carry the running pre-activation :math:`a_i`
+        (``(n, H)``, from :math:`a_1 = c`) as NADE does; read the mixture parameters of
+        variable ``i``, :math:`b_i + V_i^\top \operatorname{relu}(a_i)` split into
+        ``(logits, means, log_vars)`` each ``(n, K)``; write
+        :math:`a_{i+1} = a_i + W_{:, i}\, x_i`."""
+        return self._recurrence(self._check_x("recurrence", canvas, "canvas"))
+
+    def _recurrence(self, canvas: Array) -> Recurrence:
+        weight, out_weight, out_bias = self.weight[...], self.out_weight[...], self.out_bias[...]
+        a0 = jnp.broadcast_to(self.bias[...], (canvas.shape[0], self.hidden_size))
+
+        def read(a: Array, i: Array) -> MixtureParams:
+            out = jax.nn.relu(a) @ out_weight[i] + out_bias[i]  # (n, 3K)
+            logits, means, log_vars = jnp.split(out, 3, axis=-1)
+            return logits, means, log_vars
+
+        def write(a: Array, i: Array, x_i: Array) -> Array:
+            return a + x_i[:, None] * weight[:, i]
+
+        return Recurrence(a0, read, write)
 
     def sample(self, key: Array, n: int, observed: tuple[Array, Array] | None = None) -> Array:
-        r"""``n`` samples by ancestral sampling, one ``lax.scan`` over the dimensions: at step
-        ``i`` draw the component :math:`k \sim \operatorname{softmax}(\alpha_i)`, then
-        :math:`x_i \sim \mathcal N(\mu_{ik}, \sigma^2_{ik})`, given the ``x_{<i}`` drawn so far.
+        r"""``n`` samples by ancestral sampling, one ``lax.scan`` over the dimensions
+        (:func:`~dgm_lib.autoregressive.scan_sample` of :meth:`recurrence`): at step ``i``
+        draw the component :math:`k \sim \operatorname{softmax}(\alpha_i)`, then
+        :math:`x_i \sim \mathcal N(\mu_{ik}, \sigma^2_{ik})`, given the :math:`x_{<i}` drawn
+        so far.
 
         Args:
             key: a ``jax.random.key``.
@@ -195,30 +235,14 @@ class RNADE(nnx.Module):
         n = check_positive_int(where, "n", n)
         values, mask = check_observed(where, observed, n, self.d)
         graphdef, state = nnx.split(self)
-        return _sample_rnade(graphdef, state, key, values, mask)
+        return _sample_split(graphdef, state, key, values, mask)
 
 
 @partial(jax.jit, static_argnums=0)
-def _sample_rnade(
+def _sample_split(
     graphdef: nnx.GraphDef, state: nnx.State, key: Array, values: Array, mask: Array
 ) -> Array:
+    """:meth:`RNADE.sample` compiled once per graph, for every parameter value."""
     model = nnx.merge(graphdef, state, copy=True)
-    d = model.d
-    keys = jax.random.split(key, d)
-
-    def step(x: Array, inputs: tuple[Array, Array]) -> tuple[Array, None]:
-        i, k = inputs
-        logits, means, log_vars = (
-            lax.dynamic_index_in_dim(p, i, axis=1, keepdims=False) for p in model.conditionals(x)
-        )  # (n, K) each
-        k_component, k_noise = jax.random.split(k)
-        component = jax.random.categorical(k_component, logits, axis=-1)[:, None]
-        mean = jnp.take_along_axis(means, component, axis=1)[:, 0]
-        log_var = jnp.take_along_axis(log_vars, component, axis=1)[:, 0]
-        draw = mean + jnp.exp(0.5 * log_var) * jax.random.normal(k_noise, mean.shape)
-        keep = lax.dynamic_index_in_dim(mask, i, axis=1, keepdims=False)
-        known = lax.dynamic_index_in_dim(x, i, axis=1, keepdims=False)
-        return lax.dynamic_update_index_in_dim(x, jnp.where(keep, known, draw), i, axis=1), None
-
-    x, _ = lax.scan(step, jnp.where(mask, values, 0.0), (jnp.arange(d), keys))
-    return x
+    recurrence = model._recurrence(jnp.where(mask, values, 0.0))
+    return scan_sample(key, recurrence, values, mask, draw=_draw_mixture)

@@ -14,7 +14,7 @@ import numpy as np
 from flax import nnx
 from jax import lax
 
-from ..checks import check_array, check_key, check_positive_int
+from ..checks import check_array, check_positive_int, check_rngs
 from ..nn import normal_init
 from .base import AutoregressiveBernoulli
 
@@ -48,12 +48,15 @@ def causal_mask(n: int) -> Array:
     Returns:
         boolean array of shape ``(n, n)``, lower-triangular including the diagonal.
     """
-    n = check_positive_int("causal_mask", "n", n)
+    return _causal_mask(check_positive_int("causal_mask", "n", n))
+
+
+def _causal_mask(n: int) -> Array:
     return jnp.asarray(np.tril(np.ones((n, n), bool)))  # a constant: no device op when traced
 
 
 def causal_self_attention(
-    h: Array, w_q: Array, w_k: Array, w_v: Array, w_o: Array, n_heads: int
+    h: Array, w_q: Array, w_k: Array, w_v: Array, w_o: Array, num_heads: int
 ) -> Array:
     r"""Multi-head self-attention with the causal mask (Vaswani et al., 2017):
 
@@ -71,27 +74,43 @@ def causal_self_attention(
     Args:
         h: float32 of shape ``(batch, T, M)``.
         w_q, w_k, w_v, w_o: float32 of shape ``(M, M)``.
-        n_heads: a positive int dividing ``M``.
+        num_heads: :math:`n_{\text{heads}}`, a positive int dividing ``M``.
 
     Returns:
         float32 array of shape ``(batch, T, M)``.
     """
     where = "causal_self_attention"
     h = check_array(where, "h", h, shape=("batch", "T", "M"))
-    b, t, m = h.shape
-    for name, w in (("w_q", w_q), ("w_k", w_k), ("w_v", w_v), ("w_o", w_o)):
+    m = h.shape[2]
+    w_q, w_k, w_v, w_o = (
         check_array(where, name, w, shape=(m, m))
-    n_heads = check_positive_int(where, "n_heads", n_heads)
-    if m % n_heads:
-        raise ValueError(f"{where}: argument 'n_heads' ({n_heads}) must divide the width M ({m})")
-    dh = m // n_heads
+        for name, w in (("w_q", w_q), ("w_k", w_k), ("w_v", w_v), ("w_o", w_o))
+    )
+    num_heads = _check_num_heads(where, num_heads, m, "the width M")
+    return _causal_self_attention(h, w_q, w_k, w_v, w_o, num_heads)
+
+
+def _check_num_heads(where: str, num_heads: int, m: int, width: str) -> int:
+    num_heads = check_positive_int(where, "num_heads", num_heads)
+    if m % num_heads:
+        raise ValueError(
+            f"{where}: argument 'num_heads' ({num_heads}) must divide {width} ({m})"
+        )
+    return num_heads
+
+
+def _causal_self_attention(
+    h: Array, w_q: Array, w_k: Array, w_v: Array, w_o: Array, num_heads: int
+) -> Array:
+    b, t, m = h.shape
+    dh = m // num_heads
 
     def heads(w: Array) -> Array:
-        return (h @ w).reshape(b, t, n_heads, dh)
+        return (h @ w).reshape(b, t, num_heads, dh)
 
     q, k, v = heads(w_q), heads(w_k), heads(w_v)
     scores = jnp.einsum("bina,bjna->bnij", q, k) / jnp.sqrt(jnp.float32(dh))
-    weights = jax.nn.softmax(jnp.where(causal_mask(t), scores, -jnp.inf), axis=-1)
+    weights = jax.nn.softmax(jnp.where(_causal_mask(t), scores, -jnp.inf), axis=-1)
     out = jnp.einsum("bnij,bjna->bina", weights, v).reshape(b, t, m)
     return out @ w_o
 
@@ -107,7 +126,10 @@ def shift_right(x: Array) -> Array:
         float32 array of shape ``(batch, D, 2)``: channel 0 is :math:`x_{i-1}` (zero at
         :math:`i = 1`), channel 1 is the start flag :math:`1[i = 1]`.
     """
-    x = check_array("shift_right", "x", x, shape=("batch", "D"))
+    return _shift_right(check_array("shift_right", "x", x, shape=("batch", "D")))
+
+
+def _shift_right(x: Array) -> Array:
     previous = jnp.concatenate([jnp.zeros_like(x[:, :1]), x[:, :-1]], axis=1)
     start = jnp.zeros_like(x).at[:, 0].set(1.0)
     return jnp.stack([previous, start], axis=-1)
@@ -145,7 +167,7 @@ def _layer_norm(h: Array, scale_shift: Array) -> Array:
     return (h - mean) * lax.rsqrt(var + 1e-5) * scale_shift[0] + scale_shift[1]
 
 
-def transformer_logits(params: TransformerParams, x: Array, n_heads: int) -> Array:
+def transformer_logits(params: TransformerParams, x: Array, num_heads: int) -> Array:
     r"""The logits of all ``D`` conditionals of a causal (pre-norm) transformer, one pass:
 
     .. math:: h^{(0)}_i = E^\top u_i + P_i, \qquad u = \text{shift\_right}(x),
@@ -161,22 +183,48 @@ def transformer_logits(params: TransformerParams, x: Array, n_heads: int) -> Arr
     Args:
         params: :class:`TransformerParams`.
         x: float32 zeros and ones, shape ``(batch, D)``.
-        n_heads: attention heads per layer, dividing the width ``M``.
+        num_heads: attention heads per layer, dividing the width ``M``.
 
     Returns:
         float32 array of shape ``(batch, D)``.
     """
     where = "transformer_logits"
+    params = _check_params(where, params)
+    d, m = params.positions.shape
+    x = check_array(where, "x", x, shape=("batch", d))
+    return _transformer_logits(params, x, _check_num_heads(where, num_heads, m, "the width M"))
+
+
+def _check_params(where: str, params: TransformerParams) -> TransformerParams:
+    """Check the shape of every array of :class:`TransformerParams`."""
     positions = check_array(where, "positions", params.positions, shape=("D", "M"))
     d, m = positions.shape
-    check_array(where, "embed", params.embed, shape=(2, m))
-    check_array(where, "attn", params.attn, shape=("L", 4, m, m))
-    x = check_array(where, "x", x, shape=("batch", d))
-    h = shift_right(x) @ params.embed + positions
+    num_layers = check_array(where, "attn", params.attn, shape=("L", 4, m, m)).shape[0]
+    shapes = {
+        "embed": (2, m),
+        "positions": (d, m),
+        "ln1": (num_layers, 2, m),
+        "ln2": (num_layers, 2, m),
+        "attn": (num_layers, 4, m, m),
+        "mlp_in": (num_layers, m, 2 * m),
+        "mlp_in_bias": (num_layers, 2 * m),
+        "mlp_out": (num_layers, 2 * m, m),
+        "mlp_out_bias": (num_layers, m),
+        "ln_out": (2, m),
+        "readout": (m,),
+        "out_bias": (d,),
+    }
+    return TransformerParams(
+        *(check_array(where, f, getattr(params, f), shape=shapes[f]) for f in params._fields)
+    )
+
+
+def _transformer_logits(params: TransformerParams, x: Array, num_heads: int) -> Array:
+    h = _shift_right(x) @ params.embed + params.positions
 
     def layer(h: Array, p: tuple[Array, ...]) -> tuple[Array, None]:
         ln1, ln2, attn, w1, c1, w2, c2 = p
-        h = h + causal_self_attention(_layer_norm(h, ln1), *attn, n_heads)
+        h = h + _causal_self_attention(_layer_norm(h, ln1), *attn, num_heads)
         return h + jax.nn.gelu(_layer_norm(h, ln2) @ w1 + c1) @ w2 + c2, None
 
     layers = (
@@ -196,17 +244,17 @@ class CausalTransformer(AutoregressiveBernoulli):
     r"""A small causal transformer over the ``D`` binary variables (pixels in raster order).
 
     Parameters (``nnx.Param``, see :class:`TransformerParams`): input and learned position
-    embeddings, ``n_layers`` pre-norm blocks of ``n_heads``-head causal self-attention and a
-    ``M -> 2M -> M`` GELU MLP, a final layer norm and a readout with a per-position bias.
+    embeddings, ``num_layers`` pre-norm blocks of ``num_heads``-head causal self-attention and
+    a ``M -> 2M -> M`` GELU MLP, a final layer norm and a readout with a per-position bias.
     Initialisation: weights :math:`\mathcal N(0, 1/\text{fan-in})`, position embeddings
     :math:`\mathcal N(0, 0.1^2)`, layer-norm scales one, biases and shifts zero.
 
     Args:
-        key: a ``jax.random.key`` for the initial weights.
         d: the sequence length ``D``.
         width: ``M``, features per position (default 32).
-        n_layers: ``L``, attention blocks (default 2).
-        n_heads: heads per block, dividing ``width`` (default 4).
+        num_layers: ``L``, attention blocks (default 2).
+        num_heads: heads per block, dividing ``width`` (default 4).
+        rngs: ``nnx.Rngs`` for the initial weights (six ``rngs.params()`` keys).
 
     Members: ``conditionals(x) -> (batch, D)`` (:func:`transformer_logits`, one parallel
     pass); ``log_prob(x) -> (batch,)`` nats and ``sample(key, n, observed=None) -> (n, D)``
@@ -216,44 +264,44 @@ class CausalTransformer(AutoregressiveBernoulli):
     """
 
     def __init__(
-        self, key: Array, d: int, *, width: int = 32, n_layers: int = 2, n_heads: int = 4
+        self,
+        d: int,
+        *,
+        width: int = 32,
+        num_layers: int = 2,
+        num_heads: int = 4,
+        rngs: nnx.Rngs,
     ) -> None:
         where = "CausalTransformer"
-        key = check_key(where, key)
         self.d = check_positive_int(where, "d", d)
         m = self.width = check_positive_int(where, "width", width)
-        nl = self.n_layers = check_positive_int(where, "n_layers", n_layers)
-        self.n_heads = check_positive_int(where, "n_heads", n_heads)
-        if m % self.n_heads:
-            raise ValueError(
-                f"{where}: argument 'n_heads' ({n_heads}) must divide 'width' ({width})"
-            )
-        ks = jax.random.split(key, 6)
+        nl = self.num_layers = check_positive_int(where, "num_layers", num_layers)
+        self.num_heads = _check_num_heads(where, num_heads, m, "'width'")
+        rngs = check_rngs(where, rngs)
 
-        def normal(k: Array, shape: tuple[int, ...], fan_in: int) -> nnx.Param:
-            return nnx.Param(normal_init(k, shape, fan_in))
+        def normal(shape: tuple[int, ...], fan_in: int, scale: float = 1.0) -> nnx.Param:
+            return nnx.Param(scale * normal_init(rngs.params(), shape, fan_in))
 
         def norm_params(*lead: int) -> nnx.Param:
             ones_zeros = jnp.stack([jnp.ones((m,), jnp.float32), jnp.zeros((m,), jnp.float32)])
             return nnx.Param(jnp.broadcast_to(ones_zeros, (*lead, 2, m)))
 
-        self.embed = normal(ks[0], (2, m), 1)
-        self.positions = nnx.Param(0.1 * normal_init(ks[1], (self.d, m), 1))
+        self.embed = normal((2, m), 1)
+        self.positions = normal((self.d, m), 1, scale=0.1)
         self.ln1 = norm_params(nl)
         self.ln2 = norm_params(nl)
-        self.attn = normal(ks[2], (nl, 4, m, m), m)
-        self.mlp_in = normal(ks[3], (nl, m, 2 * m), m)
+        self.attn = normal((nl, 4, m, m), m)
+        self.mlp_in = normal((nl, m, 2 * m), m)
         self.mlp_in_bias = nnx.Param(jnp.zeros((nl, 2 * m), jnp.float32))
-        self.mlp_out = normal(ks[4], (nl, 2 * m, m), 2 * m)
+        self.mlp_out = normal((nl, 2 * m, m), 2 * m)
         self.mlp_out_bias = nnx.Param(jnp.zeros((nl, m), jnp.float32))
         self.ln_out = norm_params()
-        self.readout = normal(ks[5], (m,), m)
+        self.readout = normal((m,), m)
         self.out_bias = nnx.Param(jnp.zeros((self.d,), jnp.float32))
 
     def params(self) -> TransformerParams:
         """The current parameter values as a :class:`TransformerParams` of arrays."""
         return TransformerParams(*(getattr(self, f)[...] for f in TransformerParams._fields))
 
-    def conditionals(self, x: Array) -> Array:
-        """:func:`transformer_logits`: shape ``(batch, D)``, one parallel pass."""
-        return transformer_logits(self.params(), self._check_x("conditionals", x), self.n_heads)
+    def _conditionals(self, x: Array) -> Array:
+        return _transformer_logits(self.params(), x, self.num_heads)

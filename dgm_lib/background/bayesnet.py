@@ -18,8 +18,11 @@ Conventions:
 - log-masses are in nats; exact inference enumerates the full joint table, so it is for
   networks with at most :data:`MAX_JOINT_SIZE` joint outcomes.
 
-:class:`BayesNet` is a JAX pytree (the log-CPDs are its leaves, the graph is static), so
-:func:`log_joint` and :func:`sample` can be called inside ``jax.jit``.
+:class:`BayesNet` is a JAX pytree (the log-CPDs are its leaves, the graph is static), so its
+methods :meth:`BayesNet.log_prob` and :meth:`BayesNet.sample` can be called inside ``jax.jit``
+and differentiated in the log-CPDs. Exact inference (:func:`joint_table`, :func:`marginal`,
+:func:`conditional`, :func:`independent`) and counting (:func:`num_parameters`) are functions
+of the network.
 """
 
 from __future__ import annotations
@@ -47,10 +50,8 @@ __all__ = [
     "full_table_parameters",
     "independent",
     "joint_table",
-    "log_joint",
     "marginal",
     "num_parameters",
-    "sample",
     "student_network",
     "topological_order",
 ]
@@ -71,10 +72,13 @@ MAX_JOINT_SIZE = 2**22
 )
 @dataclass(frozen=True, eq=False, repr=False)
 class BayesNet:
-    r"""An immutable Bayes network; build it with :func:`bayes_net`, which validates it.
+    r"""An immutable Bayes network; build it with :func:`bayes_net`, which validates the
+    probability tables (the constructor checks the graph only: JAX rebuilds the network with
+    placeholder leaves inside its transformations).
 
     All four fields are aligned with ``variables`` (the network's variable order, which is
-    also the column order of the samples and of ``x`` in :func:`log_joint`):
+    also the column order of the samples of :meth:`BayesNet.sample` and of ``x`` in
+    :meth:`BayesNet.log_prob`):
 
     Attributes:
         variables: the variable names.
@@ -90,19 +94,94 @@ class BayesNet:
     parents: tuple[tuple[str, ...], ...]
     log_cpds: tuple[Array, ...]
 
+    def __post_init__(self) -> None:
+        where = "BayesNet"
+        fields = {"variables": self.variables, "cardinalities": self.cardinalities,
+                  "parents": self.parents}
+        for name, value in fields.items():
+            if not isinstance(value, tuple):
+                raise TypeError(
+                    f"{where}: argument '{name}' must be a tuple (build networks with "
+                    f"bayes_net); got {type(value).__name__}"
+                )
+        variables = _name_tuple(where, "variables", self.variables)
+        n = len(variables)
+        if not n or len(self.cardinalities) != n or len(self.parents) != n:
+            raise ValueError(
+                f"{where}: arguments 'variables', 'cardinalities' and 'parents' must have one "
+                f"entry per variable, at least one; got {n}, {len(self.cardinalities)} and "
+                f"{len(self.parents)} entries"
+            )
+        for i, k in enumerate(self.cardinalities):
+            check_positive_int(where, f"cardinalities[{i}]", k)
+        graph = {
+            v: _name_tuple(where, f"parents[{i}]", pa)
+            for i, (v, pa) in enumerate(zip(variables, self.parents, strict=True))
+        }
+        for v, pa in graph.items():
+            for p in pa:
+                if p not in graph:
+                    raise ValueError(
+                        f"{where}: unknown parent {p!r} of {v!r}; the variables are {variables}"
+                    )
+        _topological_order(where, graph)
+
     def index(self, name: str) -> int:
-        """The position of variable ``name`` in :attr:`variables`."""
+        """The position of variable ``name`` in ``variables``."""
         return _variable_indices("BayesNet.index", "name", self, name)[0]
 
     def parents_of(self, name: str) -> tuple[str, ...]:
         """The parents of variable ``name``, in the order of the axes of its CPD."""
-        return self.parents[self.index(name)]
+        return self.parents[_variable_indices("BayesNet.parents_of", "name", self, name)[0]]
 
     def cpd(self, name: str) -> Array:
         """The CPD of variable ``name`` as probabilities, shape ``(|Pa_1|, ..., |X|)``."""
-        return jnp.exp(self.log_cpds[self.index(name)])
+        return jnp.exp(self.log_cpds[_variable_indices("BayesNet.cpd", "name", self, name)[0]])
+
+    def log_prob(self, x: Array) -> Array:
+        r"""Log-probability of full assignments by the chain rule over the graph, in nats:
+
+        .. math:: \log p(x) = \sum_{i=1}^n \log p(x_i \mid x_{\mathrm{Pa}(i)}),
+
+        each term a lookup (gather) into the log-CPD table of :math:`X_i`. An assignment with
+        a value outside ``[0, |X_i|)`` has log-probability ``-inf``. Can be called inside
+        ``jax.jit`` and differentiated in ``log_cpds`` (the network is a pytree).
+
+        Args:
+            x: integer array of shape ``(batch, n_vars)``, columns in the order of
+                ``variables``.
+
+        Returns:
+            float32 array of shape ``(batch,)``, :math:`\log p(x)` in nats.
+        """
+        n_vars = len(self.variables)
+        x = check_array("BayesNet.log_prob", "x", x, shape=("batch", n_vars), kind="int")
+        return _log_prob(self, x)
+
+    def sample(self, key: Array, n: int) -> Array:
+        r"""Ancestral sampling: draw each variable after its parents, from its CPD row,
+
+        .. math:: x_i \sim p(x_i \mid x_{\mathrm{Pa}(i)}) \quad \text{for } i \text{ in a
+                  topological order},
+
+        which draws :math:`x \sim p(x)` exactly, by the chain rule. Each draw is
+        ``jax.random.categorical`` on a row of log-probabilities.
+
+        Args:
+            key: a ``jax.random.key``.
+            n: the number of samples, a positive int.
+
+        Returns:
+            int32 array of shape ``(n, n_vars)``, columns in the order of ``variables``.
+        """
+        where = "BayesNet.sample"
+        key = check_key(where, key)
+        n = check_positive_int(where, "n", n)
+        return _sample(key, self, n)
 
     def __repr__(self) -> str:
+        """``BayesNet(D:2; I:2; G:3 | I, D; ...)``: each variable, its cardinality, its
+        parents."""
         def one(v: str, k: int, pa: tuple[str, ...]) -> str:
             return f"{v}:{k}" + (f" | {', '.join(pa)}" if pa else "")
 
@@ -339,7 +418,7 @@ def _check_size(where: str, net: BayesNet) -> None:
         raise ValueError(
             f"{where}: exact enumeration builds the joint table of prod(cardinalities) = "
             f"{size:,} entries, above the limit MAX_JOINT_SIZE = 2**22 = {MAX_JOINT_SIZE:,}; "
-            "estimate from samples (sample) instead"
+            "estimate from samples (BayesNet.sample) instead"
         )
 
 
@@ -348,12 +427,12 @@ def _parent_indices(net: BayesNet) -> tuple[tuple[int, ...], ...]:
 
 
 # --------------------------------------------------------------------------------------------
-# The chain rule: log-likelihood and ancestral sampling
+# The kernels of BayesNet.log_prob and BayesNet.sample (checked by the methods)
 # --------------------------------------------------------------------------------------------
 
 
 @jax.jit
-def _log_joint(net: BayesNet, x: Array) -> Array:
+def _log_prob(net: BayesNet, x: Array) -> Array:
     x = x.astype(jnp.int32)
     cards = jnp.asarray(net.cardinalities, dtype=jnp.int32)
     inside = jnp.all((x >= 0) & (x < cards), axis=1)
@@ -365,63 +444,17 @@ def _log_joint(net: BayesNet, x: Array) -> Array:
     return jnp.where(inside, sum(terms), -jnp.inf)
 
 
-def log_joint(net: BayesNet, x: Array) -> Array:
-    r"""Log-probability of full assignments by the chain rule over the graph, in nats:
-
-    .. math:: \log p(x) = \sum_{i=1}^n \log p(x_i \mid x_{\mathrm{Pa}(i)}),
-
-    each term a lookup (gather) into the log-CPD table of :math:`X_i`. An assignment with a
-    value outside ``[0, |X_i|)`` has log-probability ``-inf``. Can be called inside
-    ``jax.jit`` (the network is a pytree).
-
-    Args:
-        net: the network.
-        x: integer array of shape ``(batch, n_vars)``, columns in the order of
-            ``net.variables``.
-
-    Returns:
-        float32 array of shape ``(batch,)``, :math:`\log p(x)` in nats.
-    """
-    where = "log_joint"
-    net = _check_net(where, net)
-    x = check_array(where, "x", x, shape=("batch", len(net.variables)), kind="int")
-    return _log_joint(net, x)
-
-
 @partial(jax.jit, static_argnames="n")
 def _sample(key: Array, net: BayesNet, n: int) -> Array:
     keys = jax.random.split(key, len(net.variables))
     parents = _parent_indices(net)
     columns: dict[int, Array] = {}
-    for v in _topological_order("sample", dict(zip(net.variables, net.parents, strict=True))):
+    graph = dict(zip(net.variables, net.parents, strict=True))
+    for v in _topological_order("BayesNet.sample", graph):
         i = net.variables.index(v)
         rows = net.log_cpds[i][tuple(columns[p] for p in parents[i])]
         columns[i] = jax.random.categorical(keys[i], rows, axis=-1, shape=(n,))
     return jnp.stack([columns[i] for i in range(len(net.variables))], axis=1).astype(jnp.int32)
-
-
-def sample(key: Array, net: BayesNet, n: int) -> Array:
-    r"""Ancestral sampling: draw each variable after its parents, from its CPD row,
-
-    .. math:: x_i \sim p(x_i \mid x_{\mathrm{Pa}(i)}) \quad \text{for } i \text{ in a
-              topological order},
-
-    which draws :math:`x \sim p(x)` exactly, by the chain rule. Each draw is
-    ``jax.random.categorical`` on a row of log-probabilities.
-
-    Args:
-        key: a ``jax.random.key``.
-        net: the network.
-        n: the number of samples, a positive int.
-
-    Returns:
-        int32 array of shape ``(n, n_vars)``, columns in the order of ``net.variables``.
-    """
-    where = "sample"
-    key = check_key(where, key)
-    net = _check_net(where, net)
-    n = check_positive_int(where, "n", n)
-    return _sample(key, net, n)
 
 
 # --------------------------------------------------------------------------------------------

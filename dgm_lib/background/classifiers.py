@@ -5,10 +5,10 @@ Both predict a class :math:`y \in \{0, \dots, C-1\}` from :math:`x \in \{0, 1\}^
 
 - **naive Bayes** (generative) models the joint :math:`p(y)\prod_j p(x_j \mid y)`, fits it in
   closed form by counting (:func:`fit_naive_bayes`), and gets :math:`p(y \mid x)` by Bayes'
-  rule;
+  rule (:meth:`NaiveBayes.log_posterior`);
 - **logistic (softmax) regression** (discriminative) models :math:`p(y \mid x)` directly,
-  :math:`\mathrm{softmax}(x W + b)`, and fits it by gradient descent with ``train.fit``
-  (:func:`fit_logistic_regression`).
+  :math:`\mathrm{softmax}(x W + b)`, and fits it by gradient descent with
+  :func:`dgm_lib.train.fit` (:func:`fit_logistic_regression`).
 
 Binary features under naive Bayes give a posterior of the same softmax-linear form, so the two
 are a generative-discriminative pair (Ng and Jordan, 2002): same family of decision rules,
@@ -19,24 +19,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import nnx
 
 from ..checks import check_array, check_key, check_positive_int
-from ..train import FitResult, fit
+from ..train import fit
 
 Array = jax.Array
 
 __all__ = [
     "LogisticRegression",
+    "LogisticRegressionFit",
     "NaiveBayes",
     "accuracy",
     "fit_logistic_regression",
     "fit_naive_bayes",
-    "naive_bayes_log_posterior",
 ]
 
 
@@ -62,6 +64,8 @@ class NaiveBayes:
 
     .. math:: p(x, y) = p(y) \prod_{j=1}^{D} \mathrm{Bern}\bigl(x_j; \sigma(\ell_{yj})\bigr).
 
+    A JAX pytree (its two arrays are the leaves), so it can be passed to ``jax.jit``.
+
     Attributes:
         log_prior: :math:`\log p(y)`, float32 of shape ``(C,)``.
         logits: :math:`\ell_{cj}`, the logit of :math:`p(x_j = 1 \mid y = c)`, float32 of
@@ -71,10 +75,34 @@ class NaiveBayes:
     log_prior: Array
     logits: Array
 
+    def __post_init__(self) -> None:
+        # Only arrays are checked: JAX rebuilds the pytree with placeholder leaves inside its
+        # transformations (vmap's axes, tree prefixes).
+        if hasattr(self.log_prior, "shape") and hasattr(self.logits, "shape"):
+            prior, logits = np.shape(self.log_prior), np.shape(self.logits)
+            if len(prior) != 1 or len(logits) != 2 or logits[0] != prior[0]:
+                raise ValueError(
+                    "NaiveBayes: arguments 'log_prior' and 'logits' must have shapes (C,) and "
+                    f"(C, D); got {prior} and {logits}"
+                )
+
     def log_posterior(self, x: Array) -> Array:
-        """:math:`\\log p(y \\mid x)`, shape ``(batch, C)``; see
-        :func:`naive_bayes_log_posterior`."""
-        return naive_bayes_log_posterior(self, x)
+        r"""Bayes' rule in log space:
+
+        .. math:: \log p(y \mid x) = \log p(y) + \sum_j \log p(x_j \mid y)
+                  - \log \sum_{c} p(c) \prod_j p(x_j \mid c),
+
+        with :math:`\sum_j \log p(x_j \mid y) = x^\top \ell_y - \sum_j \log(1 + e^{\ell_{yj}})`
+        and the normaliser a log-sum-exp over the classes.
+
+        Args:
+            x: float32 zeros and ones, shape ``(batch, D)``.
+
+        Returns:
+            float32 array of shape ``(batch, C)``, nats; each row log-sum-exps to zero.
+        """
+        x = check_array("NaiveBayes.log_posterior", "x", x, shape=("batch", self.logits.shape[1]))
+        return _naive_bayes_log_posterior(self, x)
 
 
 def fit_naive_bayes(x: Array, y: Array, num_classes: int, alpha: float = 1.0) -> NaiveBayes:
@@ -118,32 +146,6 @@ def _naive_bayes_log_posterior(model: NaiveBayes, x: Array) -> Array:
     return jax.nn.log_softmax(log_joint, axis=-1)
 
 
-def naive_bayes_log_posterior(model: NaiveBayes, x: Array) -> Array:
-    r"""Bayes' rule in log space:
-
-    .. math:: \log p(y \mid x) = \log p(y) + \sum_j \log p(x_j \mid y)
-              - \log \sum_{c} p(c) \prod_j p(x_j \mid c),
-
-    with :math:`\sum_j \log p(x_j \mid y) = x^\top \ell_y - \sum_j \log(1 + e^{\ell_{yj}})` and
-    the normaliser a log-sum-exp over the classes.
-
-    Args:
-        model: a fitted :class:`NaiveBayes`.
-        x: float32 zeros and ones, shape ``(batch, D)``.
-
-    Returns:
-        float32 array of shape ``(batch, C)``, nats; each row log-sum-exps to zero.
-    """
-    where = "naive_bayes_log_posterior"
-    if not isinstance(model, NaiveBayes):
-        raise TypeError(
-            f"{where}: argument 'model' must be a NaiveBayes from fit_naive_bayes; "
-            f"got {type(model).__name__}"
-        )
-    x = check_array(where, "x", x, shape=("batch", model.logits.shape[1]))
-    return _naive_bayes_log_posterior(model, x)
-
-
 # --------------------------------------------------------------------------------------------
 # Logistic regression: the discriminative classifier
 # --------------------------------------------------------------------------------------------
@@ -153,7 +155,12 @@ class LogisticRegression(nnx.Module):
     r"""Multinomial logistic (softmax) regression,
     :math:`p(y \mid x) = \mathrm{softmax}(x W + b)_y`, with ``weight`` :math:`W` of shape
     ``(D, C)`` and ``bias`` :math:`b` of shape ``(C,)``, zero at initialisation (the
-    regularised NLL is convex, so the start does not matter)."""
+    regularised NLL is convex, so the start does not matter, and no ``rngs`` is needed).
+
+    Args:
+        d: :math:`D`, the number of features.
+        num_classes: :math:`C`, the number of classes.
+    """
 
     def __init__(self, d: int, num_classes: int) -> None:
         where = "LogisticRegression"
@@ -172,7 +179,21 @@ class LogisticRegression(nnx.Module):
             float32 array of shape ``(batch, C)``, nats.
         """
         x = check_array("LogisticRegression.log_posterior", "x", x, shape=("batch", self.d))
+        return self._log_posterior(x)
+
+    def _log_posterior(self, x: Array) -> Array:
         return jax.nn.log_softmax(x @ self.weight[...] + self.bias[...], axis=-1)
+
+
+class LogisticRegressionFit(NamedTuple):
+    """What :func:`fit_logistic_regression` returns."""
+
+    model: LogisticRegression
+    """The fitted :class:`LogisticRegression`."""
+    losses: np.ndarray
+    """The objective (nats per example plus the penalty) at every step, shape ``(steps,)``."""
+    traces: int
+    """How often the training step was compiled (1 for a healthy run)."""
 
 
 def fit_logistic_regression(
@@ -185,8 +206,8 @@ def fit_logistic_regression(
     steps: int = 1000,
     learning_rate: float = 0.05,
     batch_size: int | None = None,
-) -> FitResult:
-    r"""Fit :class:`LogisticRegression` with ``train.fit`` by minimising
+) -> LogisticRegressionFit:
+    r"""Fit :class:`LogisticRegression` with :func:`dgm_lib.train.fit` by minimising
 
     .. math:: L(W, b) = -\frac{1}{N} \sum_{n=1}^{N} \log p(y_n \mid x_n)
               + \frac{\lambda}{2} \lVert W \rVert^2 \quad (\lambda = \texttt{l2};
@@ -207,8 +228,8 @@ def fit_logistic_regression(
         batch_size: examples per step; ``None`` is the full batch (deterministic).
 
     Returns:
-        ``train.FitResult``: ``.model`` is the fitted :class:`LogisticRegression`, ``.losses``
-        the objective (nats per example plus penalty) at every step.
+        A :class:`LogisticRegressionFit`: ``model`` the fitted :class:`LogisticRegression`,
+        ``losses`` the objective at every step, ``traces`` the number of compilations.
     """
     where = "fit_logistic_regression"
     key = check_key(where, key)
@@ -218,17 +239,32 @@ def fit_logistic_regression(
     if isinstance(l2, bool) or not isinstance(l2, (int, float)) or not l2 >= 0:
         raise ValueError(f"{where}: argument 'l2' must be a number >= 0; got {l2!r}")
     steps = check_positive_int(where, "steps", steps)
-    batch_size = x.shape[0] if batch_size is None else batch_size
+    if (
+        isinstance(learning_rate, bool)
+        or not isinstance(learning_rate, (int, float))
+        or not learning_rate > 0
+    ):
+        raise ValueError(
+            f"{where}: argument 'learning_rate' must be a number > 0; got {learning_rate!r}"
+        )
+    n = x.shape[0]
+    batch_size = n if batch_size is None else check_positive_int(where, "batch_size", batch_size)
+    if batch_size > n:
+        raise ValueError(
+            f"{where}: argument 'batch_size' ({batch_size}) must be at most the number of "
+            f"examples ({n})"
+        )
     lam = float(l2)
 
     def loss_fn(model: LogisticRegression, batch: tuple[Array, Array], _: Array) -> Array:
         xb, yb = batch
-        log_p = jnp.take_along_axis(model.log_posterior(xb), yb[:, None], axis=1)
+        log_p = jnp.take_along_axis(model._log_posterior(xb), yb[:, None], axis=1)
         return -jnp.mean(log_p) + 0.5 * lam * jnp.sum(model.weight[...] ** 2)
 
     schedule = optax.cosine_decay_schedule(learning_rate, steps)
-    return fit(
-        LogisticRegression(x.shape[1], num_classes),
+    model = LogisticRegression(x.shape[1], num_classes)
+    result = fit(
+        model,
         loss_fn,
         (x, y),
         key=key,
@@ -237,6 +273,7 @@ def fit_logistic_regression(
         optimizer=optax.adam(schedule),
         progress=False,
     )
+    return LogisticRegressionFit(model, np.asarray(result.losses), result.traces)
 
 
 def accuracy(log_posterior: Array, y: Array) -> Array:

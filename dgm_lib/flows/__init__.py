@@ -1,6 +1,13 @@
-"""Normalizing flows (the book's chapter "Normalizing flows"): the bijector contract
-(``forward_and_log_det`` z -> x, ``inverse_and_log_det`` x -> z), its combinators, planar,
-coupling, autoregressive and Glow-style layers, pixel transforms, and the flow distribution."""
+r"""Normalizing flows (the book's chapter "Normalizing flows").
+
+The bijector contract (:mod:`dgm_lib.flows.bijector`: ``forward_and_log_det`` is the generative
+direction :math:`z \to x`, ``inverse_and_log_det`` the density direction :math:`x \to z`) and
+its combinators; planar (:mod:`~dgm_lib.flows.planar`), coupling
+(:mod:`~dgm_lib.flows.coupling`), autoregressive (:mod:`~dgm_lib.flows.autoregressive`) and
+Glow-style (:mod:`~dgm_lib.flows.glow`) layers; pixel transforms
+(:mod:`~dgm_lib.flows.pixels`); and the flow distribution with its losses
+(:mod:`~dgm_lib.flows.distribution`).
+"""
 
 from .autoregressive import MAF, iaf
 from .bijector import Bijector, Chain, Inverse, Stack, event_sum, soft_clamp

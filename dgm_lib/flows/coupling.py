@@ -1,5 +1,10 @@
-"""Coupling layers: NICE's additive coupling and diagonal scale (Dinh et al., 2014),
-RealNVP's affine coupling (Dinh et al., 2017), and the masks that split their inputs."""
+r"""Coupling layers: NICE's additive coupling and diagonal scale (Dinh et al., 2014),
+RealNVP's affine coupling (Dinh et al., 2017), and the masks that split their inputs.
+
+A coupling layer splits the coordinates with a binary mask :math:`m` (1 on the entries passed
+through unchanged) and transforms the others with parameters computed from the first, so its
+Jacobian is triangular after a permutation and its inverse is as cheap as its forward pass.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,16 @@ from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
+from ..checks import (
+    check_array,
+    check_event_shape,
+    check_positive_float,
+    check_positive_int,
+    check_rngs,
+)
 from ..nn import MLP, Frozen
 from .bijector import Bijector, event_sum, soft_clamp
 
@@ -23,68 +36,151 @@ __all__ = [
     "half_mask",
 ]
 
-def half_mask(dim: int, parity: int | Array) -> Array:
-    """Alternating half mask for vectors: 1 on the first ⌈dim/2⌉ entries (parity 0), or on the
-    rest (parity 1). Shape ``(dim,)``, float32. ``parity`` may be a traced integer."""
-    first = (jnp.arange(dim) < (dim + 1) // 2).astype(jnp.float32)
-    return jnp.where(jnp.asarray(parity) % 2 == 0, first, 1.0 - first)
+
+# ----------------------------------------------------------------------------- masks
+
+
+def half_mask(d: int, parity: int | Array) -> Array:
+    r"""Alternating half mask for vectors: 1 on the first :math:`\lceil d/2 \rceil` entries
+    (even ``parity``), or on the others (odd ``parity``).
+
+    Args:
+        d: the data dimension, a positive int.
+        parity: an int, or a traced integer scalar (the layer index inside a
+            :class:`~dgm_lib.flows.bijector.Stack`).
+
+    Returns:
+        float32 array of shape ``(d,)``, entries 0 or 1.
+    """
+    d = check_positive_int("half_mask", "d", d)
+    return _half_mask(d, _check_parity("half_mask", parity))
 
 
 def checkerboard_mask(height: int, width: int, channels: int, parity: int | Array) -> Array:
-    """RealNVP's checkerboard mask: 1 where (row + column + parity) is even, all channels.
+    r"""RealNVP's checkerboard mask: 1 where :math:`(\text{row} + \text{column} +
+    \text{parity})` is even, in all channels.
 
-    Shape ``(height, width, channels)``, float32."""
-    rows, cols = jnp.meshgrid(jnp.arange(height), jnp.arange(width), indexing="ij")
-    board = ((rows + cols + jnp.asarray(parity)) % 2 == 0).astype(jnp.float32)
-    return jnp.broadcast_to(board[:, :, None], (height, width, channels))
+    Args:
+        height: image height, a positive int.
+        width: image width, a positive int.
+        channels: number of channels, a positive int.
+        parity: an int, or a traced integer scalar.
+
+    Returns:
+        float32 array of shape ``(height, width, channels)``, entries 0 or 1.
+    """
+    where = "checkerboard_mask"
+    h, w, c = (check_positive_int(where, n, v) for n, v in
+               (("height", height), ("width", width), ("channels", channels)))
+    parity = _check_parity(where, parity)
+    rows, cols = jnp.meshgrid(jnp.arange(h), jnp.arange(w), indexing="ij")
+    board = ((rows + cols + parity) % 2 == 0).astype(jnp.float32)
+    return jnp.broadcast_to(board[:, :, None], (h, w, c))
 
 
 def channel_mask(height: int, width: int, channels: int, parity: int | Array) -> Array:
-    """RealNVP's channel mask: 1 on the first half of the channels (parity 0) or the second.
+    r"""RealNVP's channel mask: 1 on the first :math:`\lceil C/2 \rceil` channels (even
+    ``parity``) or on the others (odd ``parity``), at every position.
 
-    Shape ``(height, width, channels)``, float32."""
-    return jnp.broadcast_to(half_mask(channels, parity), (height, width, channels))
+    Args:
+        height: image height, a positive int.
+        width: image width, a positive int.
+        channels: number of channels :math:`C`, a positive int.
+        parity: an int, or a traced integer scalar.
+
+    Returns:
+        float32 array of shape ``(height, width, channels)``, entries 0 or 1.
+    """
+    where = "channel_mask"
+    h, w, c = (check_positive_int(where, n, v) for n, v in
+               (("height", height), ("width", width), ("channels", channels)))
+    return jnp.broadcast_to(_half_mask(c, _check_parity(where, parity)), (h, w, c))
 
 
-# ----------------------------------------------------------------------------- couplings
+def _check_parity(where: str, parity: int | Array) -> Array:
+    return check_array(where, "parity", parity, shape=(), kind="int")
+
+
+def _half_mask(d: int, parity: Array) -> Array:
+    first = (jnp.arange(d) < (d + 1) // 2).astype(jnp.float32)
+    return jnp.where(parity % 2 == 0, first, 1.0 - first)
+
+
+def _check_mask(where: str, mask: Array) -> Array:
+    """A coupling mask: 0/1 entries, shape ``(d,)`` or ``(height, width, channels)``. Its
+    values are checked when they are known (not inside a traced layer constructor)."""
+    mask = check_array(where, "mask", mask, kind="number")
+    if mask.ndim not in (1, 3):
+        raise ValueError(
+            f"{where}: argument 'mask' must have shape (d,) or (height, width, channels); got "
+            f"shape {tuple(mask.shape)}"
+        )
+    if not isinstance(mask, jax.core.Tracer):
+        values = np.asarray(mask)
+        if not np.all((values == 0) | (values == 1)):
+            raise ValueError(
+                f"{where}: argument 'mask' must hold only 0s and 1s (1 = passed through); got "
+                f"values {np.unique(values)[:6].tolist()}"
+            )
+    return mask.astype(jnp.float32)
+
+
+# ----------------------------------------------------------------------------- conditioners
 
 
 class _ConvNet(nnx.Module):
     """3x3 conv -> 1x1 conv -> 3x3 conv on (batch, H, W, C), ReLU; the last conv starts at 0."""
 
-    def __init__(self, channels: int, hidden: int, out: int, *, rngs: nnx.Rngs) -> None:
-        self.c1 = nnx.Conv(channels, hidden, (3, 3), rngs=rngs)
-        self.c2 = nnx.Conv(hidden, hidden, (1, 1), rngs=rngs)
+    def __init__(self, channels: int, hidden_size: int, out: int, *, rngs: nnx.Rngs) -> None:
+        self.c1 = nnx.Conv(channels, hidden_size, (3, 3), rngs=rngs)
+        self.c2 = nnx.Conv(hidden_size, hidden_size, (1, 1), rngs=rngs)
         zeros = nnx.initializers.zeros
-        self.c3 = nnx.Conv(hidden, out, (3, 3), kernel_init=zeros, bias_init=zeros, rngs=rngs)
+        self.c3 = nnx.Conv(
+            hidden_size, out, (3, 3), kernel_init=zeros, bias_init=zeros, rngs=rngs
+        )
 
     def __call__(self, x: Array) -> Array:
         return self.c3(jax.nn.relu(self.c2(jax.nn.relu(self.c1(x)))))
 
 
-def _conditioner(shape: tuple[int, ...], hidden: int, factor: int, rngs: nnx.Rngs) -> nnx.Module:
+def _conditioner(
+    shape: tuple[int, ...], hidden_size: int, factor: int, rngs: nnx.Rngs
+) -> nnx.Module:
+    """An MLP ``d -> hidden -> hidden -> factor * d`` for vectors, a small CNN for images;
+    both start at zero output."""
     if len(shape) == 1:
-        sizes = (shape[0], hidden, hidden, factor * shape[0])
+        sizes = (shape[0], hidden_size, hidden_size, factor * shape[0])
         return MLP(sizes, "relu", zero_last=True, rngs=rngs)
-    if len(shape) == 3:
-        return _ConvNet(shape[2], hidden, factor * shape[2], rngs=rngs)
-    raise ValueError(
-        f"coupling: mask must have shape (dim,) or (height, width, channels); got {shape}"
-    )
+    return _ConvNet(shape[2], hidden_size, factor * shape[2], rngs=rngs)
+
+
+# ----------------------------------------------------------------------------- layers
 
 
 class AdditiveCoupling(Bijector):
-    """NICE's additive coupling: x = z + (1 - m) ⊙ t(m ⊙ z); log|det| = 0 (volume preserving).
+    r"""NICE's additive coupling, volume preserving:
 
-    ``mask`` m (shape = event shape, 0/1) marks the entries passed through unchanged; t is an
-    MLP (vectors) or a small CNN (images, ``(height, width, channels)``) whose last layer starts
-    at zero, so a fresh layer is the identity. Inverse: z = x - (1 - m) ⊙ t(m ⊙ x).
+    .. math:: x = z + (1 - m) \odot t(m \odot z), \qquad
+              \log\left\lvert\det \frac{\partial x}{\partial z}\right\rvert = 0,
+              \qquad z = x - (1 - m) \odot t(m \odot x).
+
+    The mask :math:`m` (shape = event shape, 0/1) marks the entries passed through unchanged;
+    :math:`t` is an MLP (vectors) or a small CNN (images, ``(height, width, channels)``) whose
+    last layer starts at zero, so a fresh layer is the identity.
+
+    Args:
+        mask: 0/1 array of shape ``(d,)`` or ``(height, width, channels)``
+            (:func:`half_mask`, :func:`checkerboard_mask`, :func:`channel_mask`).
+        hidden_size: the width of the hidden layers (channels, for images) of :math:`t`.
+        rngs: ``nnx.Rngs`` for the initial weights of :math:`t`.
     """
 
-    def __init__(self, mask: Array, hidden: int, *, rngs: nnx.Rngs) -> None:
-        self.mask = Frozen(jnp.asarray(mask, jnp.float32))
+    def __init__(self, mask: Array, hidden_size: int, *, rngs: nnx.Rngs) -> None:
+        where = "AdditiveCoupling"
+        self.mask = Frozen(_check_mask(where, mask))
         self.event_shape = self.output_shape = tuple(self.mask.shape)
-        self.net = _conditioner(self.event_shape, hidden, 1, rngs)
+        hidden_size = check_positive_int(where, "hidden_size", hidden_size)
+        self.net = _conditioner(self.event_shape, hidden_size, 1, check_rngs(where, rngs))
 
     def _shift(self, a: Array) -> Array:
         m = self.mask[...]
@@ -98,10 +194,19 @@ class AdditiveCoupling(Bijector):
 
 
 class DiagonalScale(Bijector):
-    """NICE's last layer: x = exp(s) ⊙ z; log|det| = Σᵢ sᵢ. Starts at s = 0 (the identity)."""
+    r"""NICE's last layer, a learned scale per entry:
+
+    .. math:: x = e^{s} \odot z, \qquad
+              \log\left\lvert\det \frac{\partial x}{\partial z}\right\rvert = \sum_i s_i.
+
+    It starts at :math:`s = 0`, the identity.
+
+    Args:
+        event_shape: the shape of one event, a tuple of positive ints.
+    """
 
     def __init__(self, event_shape: Sequence[int]) -> None:
-        self.event_shape = self.output_shape = tuple(int(d) for d in event_shape)
+        self.event_shape = self.output_shape = check_event_shape("DiagonalScale", event_shape)
         self.log_scale = nnx.Param(jnp.zeros(self.event_shape))
 
     def _forward(self, z: Array) -> tuple[Array, Array]:
@@ -114,23 +219,36 @@ class DiagonalScale(Bijector):
 
 
 class AffineCoupling(Bijector):
-    """RealNVP's affine coupling, with m the mask of entries passed through:
+    r"""RealNVP's affine coupling, with :math:`m` the mask of entries passed through:
 
-        x = m ⊙ z + (1 - m) ⊙ (z ⊙ exp(s(m ⊙ z)) + t(m ⊙ z)),   log|det| = Σᵢ (1 - mᵢ) sᵢ,
+    .. math:: x = m \odot z + (1 - m) \odot \bigl(z \odot e^{s(m \odot z)} + t(m \odot z)\bigr),
+              \qquad
+              \log\left\lvert\det \frac{\partial x}{\partial z}\right\rvert
+              = \sum_i (1 - m_i)\, s_i,
 
-    where s = bound · tanh(ŝ / bound) (:func:`soft_clamp`) keeps each scale in
-    [e^-bound, e^bound]. (ŝ, t) come from one network (MLP for vectors, CNN for images) whose
-    last layer is zero-initialised: a fresh layer is exactly the identity, and a deep stack
-    starts as the identity too. Inverse: z = m ⊙ x + (1 - m) ⊙ (x - t) ⊙ exp(-s).
+    where :math:`s = b \tanh(\hat s / b)` (:func:`~dgm_lib.flows.bijector.soft_clamp`, with
+    :math:`b` = ``scale_bound``) keeps each scale in :math:`[e^{-b}, e^{b}]`. The pair
+    :math:`(\hat s, t)` comes from one network (an MLP for vectors, a CNN for images) whose
+    last layer starts at zero: a fresh layer is exactly the identity, and so is a fresh stack
+    of them. Inverse: :math:`z = m \odot x + (1 - m) \odot (x - t) \odot e^{-s}`.
+
+    Args:
+        mask: 0/1 array of shape ``(d,)`` or ``(height, width, channels)``
+            (:func:`half_mask`, :func:`checkerboard_mask`, :func:`channel_mask`).
+        hidden_size: the width of the hidden layers (channels, for images) of the network.
+        rngs: ``nnx.Rngs`` for the initial weights of the network.
+        scale_bound: :math:`b > 0`, the bound on every log-scale.
     """
 
     def __init__(
-        self, mask: Array, hidden: int, *, rngs: nnx.Rngs, scale_bound: float = 3.0
+        self, mask: Array, hidden_size: int, *, rngs: nnx.Rngs, scale_bound: float = 3.0
     ) -> None:
-        self.mask = Frozen(jnp.asarray(mask, jnp.float32))
+        where = "AffineCoupling"
+        self.mask = Frozen(_check_mask(where, mask))
         self.event_shape = self.output_shape = tuple(self.mask.shape)
-        self.net = _conditioner(self.event_shape, hidden, 2, rngs)
-        self.scale_bound = float(scale_bound)
+        hidden_size = check_positive_int(where, "hidden_size", hidden_size)
+        self.scale_bound = check_positive_float(where, "scale_bound", scale_bound)
+        self.net = _conditioner(self.event_shape, hidden_size, 2, check_rngs(where, rngs))
 
     def _shift_and_log_scale(self, a: Array) -> tuple[Array, Array]:
         m = self.mask[...]
@@ -145,5 +263,3 @@ class AffineCoupling(Bijector):
     def _inverse(self, x: Array) -> tuple[Array, Array]:
         t, s = self._shift_and_log_scale(x)
         return (x - t) * jnp.exp(-s), -event_sum(s, len(self.event_shape))
-
-

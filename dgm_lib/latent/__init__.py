@@ -1,6 +1,12 @@
 """Latent-variable models (the book's chapters "Introduction" and "Variational
-autoencoders"): Gaussian mixtures, exactly integrable models, the ELBO and IWAE bounds, gradient
-estimators and the VAE."""
+autoencoders"): Gaussian mixtures (:mod:`dgm_lib.latent.mixture`), exactly integrable models
+(:mod:`dgm_lib.latent.exact`), the ELBO and IWAE bounds (:mod:`dgm_lib.latent.bounds`),
+gradient estimators (:mod:`dgm_lib.latent.gradients`) and the VAE (:mod:`dgm_lib.latent.vae`).
+
+Modules take ``rngs: nnx.Rngs`` for their initial values; densities have ``log_prob(x)``
+(per example, nats) and ``sample(key, n)``; latent-variable models add ``elbo(key, x)``,
+``iwae_bound(key, x, k)`` and ``log_prob_is(key, x, k)``.
+"""
 
 from .bounds import (
     ElboTerms,

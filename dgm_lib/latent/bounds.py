@@ -33,14 +33,18 @@ __all__ = [
     "log_weights",
 ]
 
+
 class ElboTerms(NamedTuple):
-    """The ELBO and its two parts, each of shape ``(...)`` (nats):
-    ``elbo = reconstruction - kl`` with ``reconstruction`` :math:`= \\mathbb E_q \\log p(x|z)`
-    and ``kl`` :math:`= \\mathrm{KL}(q(z|x) \\| p(z))`."""
+    r"""The ELBO and its two parts, each of shape ``(...)`` (nats):
+    ``elbo = reconstruction - kl`` with ``reconstruction`` :math:`= \mathbb E_q \log p(x \mid z)`
+    and ``kl`` :math:`= \mathrm{KL}(q(z \mid x) \,\|\, p(z))`."""
 
     elbo: Array
+    """The ELBO, ``reconstruction - kl``."""
     reconstruction: Array
+    r""":math:`\mathbb E_q \log p(x \mid z)`, the expected log-likelihood of the data."""
     kl: Array
+    r""":math:`\mathrm{KL}(q(z \mid x) \,\|\, p(z))`, the cost of the code."""
 
 
 def _samples_first(where: str, name: str, a: Array) -> Array:
@@ -156,7 +160,7 @@ def iwae_surrogate(log_w: Array) -> Array:
     (``sg`` = ``lax.stop_gradient``) that restores the bound's value. Why write it out: it
     shows that the IWAE gradient is the ELBO gradient with each sample weighted by its
     normalised importance weight (at :math:`k=1`, :math:`\tilde w_1 = 1` and it *is* the ELBO
-    gradient), and the weights must not be differentiated — they are the chain rule's
+    gradient), and the weights must not be differentiated: they are the chain rule's
     coefficients, not part of the objective. For reparameterised log-weights its gradient
     equals autodiff of :func:`iwae_bound` (a test checks it).
 
@@ -170,4 +174,3 @@ def iwae_surrogate(log_w: Array) -> Array:
     w_tilde = lax.stop_gradient(jax.nn.softmax(log_w, axis=0))
     weighted = jnp.sum(w_tilde * log_w, axis=0)
     return weighted + lax.stop_gradient(prob.log_mean_exp(log_w, axis=0) - weighted)
-

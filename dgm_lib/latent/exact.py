@@ -23,12 +23,17 @@ __all__ = [
 ]
 
 
-
 def _check_bernoulli_mixture(where: str, x: Array, logits_z: Array, logits_x: Array) -> tuple:
     x = check_array(where, "x", x, shape=("batch", "D"), kind="number")
     logits_z = check_array(where, "logits_z", logits_z, shape=("K",))
     logits_x = check_array(where, "logits_x", logits_x, shape=(logits_z.shape[0], x.shape[1]))
     return x.astype(jnp.float32), logits_z, logits_x
+
+
+def _bernoulli_mixture_log_joint(x: Array, logits_z: Array, logits_x: Array) -> Array:
+    return jax.nn.log_softmax(logits_z) + jnp.sum(
+        prob.log_bernoulli(x[:, None, :], logits_x), axis=-1
+    )
 
 
 def bernoulli_mixture_log_joint(x: Array, logits_z: Array, logits_x: Array) -> Array:
@@ -46,21 +51,21 @@ def bernoulli_mixture_log_joint(x: Array, logits_z: Array, logits_x: Array) -> A
         shape ``(batch, K)``, nats.
     """
     x, lz, lx = _check_bernoulli_mixture("bernoulli_mixture_log_joint", x, logits_z, logits_x)
-    return jax.nn.log_softmax(lz) + jnp.sum(prob.log_bernoulli(x[:, None, :], lx), axis=-1)
+    return _bernoulli_mixture_log_joint(x, lz, lx)
 
 
 def bernoulli_mixture_log_marginal(x: Array, logits_z: Array, logits_x: Array) -> Array:
     r"""Exact :math:`\log p(x) = \log\sum_k p(x, z{=}k)` by summing out :math:`z`; shapes as in
     :func:`bernoulli_mixture_log_joint`; returns ``(batch,)``, nats."""
     x, lz, lx = _check_bernoulli_mixture("bernoulli_mixture_log_marginal", x, logits_z, logits_x)
-    return jax.nn.logsumexp(bernoulli_mixture_log_joint(x, lz, lx), axis=-1)
+    return jax.nn.logsumexp(_bernoulli_mixture_log_joint(x, lz, lx), axis=-1)
 
 
 def bernoulli_mixture_log_posterior(x: Array, logits_z: Array, logits_x: Array) -> Array:
     r"""Exact posterior :math:`\log p(z{=}k \mid x) = \log p(x, z{=}k) - \log p(x)`; shapes as
     in :func:`bernoulli_mixture_log_joint`; returns ``(batch, K)``, nats."""
     x, lz, lx = _check_bernoulli_mixture("bernoulli_mixture_log_posterior", x, logits_z, logits_x)
-    joint = bernoulli_mixture_log_joint(x, lz, lx)
+    joint = _bernoulli_mixture_log_joint(x, lz, lx)
     return joint - jax.nn.logsumexp(joint, axis=-1, keepdims=True)
 
 

@@ -21,7 +21,6 @@ __all__ = [
 ]
 
 
-
 def _check_gradient_args(where: str, key: Array, mean: Array, log_var: Array, n: int) -> tuple:
     key = check_key(where, key)
     mean = check_array(where, "mean", mean, shape=("D",))
@@ -87,4 +86,3 @@ def _reparameterisation(f: Callable, key: Array, mean: Array, log_var: Array, n:
     eps = jax.random.normal(key, (n, *mean.shape), mean.dtype)
     grad = jax.grad(lambda m, lv, e: f(m + jnp.exp(0.5 * lv) * e), (0, 1))
     return jax.vmap(grad, in_axes=(None, None, 0))(mean, log_var, eps)
-

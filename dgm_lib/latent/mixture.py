@@ -28,7 +28,7 @@ import numpy as np
 from flax import nnx
 
 from .. import probability as prob
-from ..checks import check_array, check_key, check_positive_int
+from ..checks import check_array, check_key, check_positive_int, check_rngs
 
 Array = jax.Array
 
@@ -38,6 +38,11 @@ __all__ = [
     "initial_parameters",
     "log_responsibilities",
 ]
+
+
+def _log_responsibilities(x: Array, logits: Array, means: Array, log_vars: Array) -> Array:
+    joint = jax.nn.log_softmax(logits) + prob.log_diag_normal(x[:, None, :], means, log_vars)
+    return joint - prob.log_mixture_of_gaussians(x, logits, means, log_vars)[:, None]
 
 
 def log_responsibilities(x: Array, logits: Array, means: Array, log_vars: Array) -> Array:
@@ -61,27 +66,11 @@ def log_responsibilities(x: Array, logits: Array, means: Array, log_vars: Array)
     k = logits.shape[0]
     means = check_array(where, "means", means, shape=(k, x.shape[1]))
     log_vars = check_array(where, "log_vars", log_vars, shape=(k, x.shape[1]))
-    joint = jax.nn.log_softmax(logits) + prob.log_diag_normal(x[:, None, :], means, log_vars)
-    return joint - prob.log_mixture_of_gaussians(x, logits, means, log_vars)[:, None]
+    return _log_responsibilities(x, logits, means, log_vars)
 
 
-def initial_parameters(key: Array, x: Array, num_components: int) -> tuple[Array, Array, Array]:
-    r"""Starting parameters of a K-component mixture for the data ``x``.
-
-    Equal weights (logits 0); means at ``num_components`` distinct data points drawn at random;
-    every component with the data's per-dimension variance shrunk by :math:`K^{-2/D}`, so that
-    K components of that width tile a region as wide as the data.
-
-    Args:
-        key: a ``jax.random.key`` choosing the data points.
-        x: data, shape ``(N, D)`` with ``N >= num_components``.
-        num_components: K, a positive int.
-
-    Returns:
-        ``(logits (K,), means (K, D), log_vars (K, D))``, float32.
-    """
-    where = "initial_parameters"
-    key = check_key(where, key)
+def _check_initial(where: str, x: Array, num_components: int) -> tuple[Array, int]:
+    """``x`` as float32 ``(N, D)`` and K, with ``1 <= K <= N``."""
     x = check_array(where, "x", x, shape=("N", "D"))
     k = check_positive_int(where, "num_components", num_components)
     n = x.shape[0]
@@ -90,7 +79,28 @@ def initial_parameters(key: Array, x: Array, num_components: int) -> tuple[Array
             f"{where}: argument 'num_components' ({k}) must be at most the number of data "
             f"points ({n})"
         )
-    return _initial_parameters(key, x.astype(jnp.float32), k)
+    return x.astype(jnp.float32), k
+
+
+def initial_parameters(key: Array, x: Array, num_components: int) -> tuple[Array, Array, Array]:
+    r"""Starting parameters of a :math:`K`-component mixture for the data ``x``.
+
+    Equal weights (logits 0); means at ``num_components`` distinct data points drawn at random;
+    every component with the data's per-dimension variance shrunk by :math:`K^{-2/D}`, so that
+    :math:`K` components of that width tile a region as wide as the data.
+
+    Args:
+        key: a ``jax.random.key`` choosing the data points.
+        x: data, shape ``(N, D)`` with ``N >= num_components``.
+        num_components: :math:`K`, a positive int.
+
+    Returns:
+        ``(logits (K,), means (K, D), log_vars (K, D))``, float32.
+    """
+    where = "initial_parameters"
+    key = check_key(where, key)
+    x, k = _check_initial(where, x, num_components)
+    return _initial_parameters(key, x, k)
 
 
 @partial(jax.jit, static_argnames="k")
@@ -102,11 +112,17 @@ def _initial_parameters(key: Array, x: Array, k: int) -> tuple[Array, Array, Arr
     return jnp.zeros((k,), jnp.float32), means, jnp.broadcast_to(log_var, (k, d))
 
 
+def _check_sample(where: str, key: Array, n: int) -> tuple[Array, int]:
+    return check_key(where, key), check_positive_int(where, "n", n)
+
+
 class GaussianMixture(nnx.Module):
-    r"""A mixture of K diagonal Gaussians over :math:`\mathbb R^D`, trained by maximum likelihood.
+    r"""A mixture of :math:`K` diagonal Gaussians over :math:`\mathbb R^D`, trained by maximum
+    likelihood.
 
     :math:`p(x) = \sum_{k=1}^{K} \pi_k \mathcal N(x; \mu_k, \operatorname{diag}\sigma_k^2)` with
-    :math:`\pi = \operatorname{softmax}(\text{logits})`.
+    :math:`\pi = \operatorname{softmax}(\text{logits})`. The constructor takes the parameters;
+    :meth:`GaussianMixture.from_data` draws them from the data.
 
     Args:
         logits: unnormalised log mixture weights, shape ``(K,)``.
@@ -125,46 +141,55 @@ class GaussianMixture(nnx.Module):
         self.log_vars = nnx.Param(log_vars.astype(jnp.float32))
 
     @classmethod
-    def from_data(cls, key: Array, x: Array, num_components: int) -> GaussianMixture:
-        """A mixture started from the data by :func:`initial_parameters` (means at data points)."""
-        return cls(*initial_parameters(key, x, num_components))
+    def from_data(cls, x: Array, num_components: int, *, rngs: nnx.Rngs) -> GaussianMixture:
+        """A mixture started from the data as by :func:`initial_parameters` (means at
+        ``num_components`` distinct rows of ``x``, shape ``(N, D)``), drawn with
+        ``rngs.params()``."""
+        where = "GaussianMixture.from_data"
+        rngs = check_rngs(where, rngs)
+        x, k = _check_initial(where, x, num_components)
+        return cls(*_initial_parameters(rngs.params(), x, k))
 
     @property
     def num_components(self) -> int:
-        """K, the number of components."""
+        """:math:`K`, the number of components."""
         return self.logits.shape[0]
 
     @property
-    def dim(self) -> int:
-        """D, the dimension of a data point."""
+    def d(self) -> int:
+        """:math:`D`, the dimension of a data point."""
         return self.means.shape[1]
 
     def _params(self) -> tuple[Array, Array, Array]:
         return self.logits[...], self.means[...], self.log_vars[...]
 
     def log_prob(self, x: Array) -> Array:
-        """log p(x) for each row of ``x`` (shape ``(batch, D)``); returns ``(batch,)``, nats."""
-        x = check_array("GaussianMixture.log_prob", "x", x, shape=("batch", self.dim))
+        r""":math:`\log p(x)` for each row of ``x`` (shape ``(batch, D)``); returns
+        ``(batch,)``, nats."""
+        x = check_array("GaussianMixture.log_prob", "x", x, shape=("batch", self.d))
         return prob.log_mixture_of_gaussians(x, *self._params())
 
     def sample(self, key: Array, n: int) -> Array:
         """``n`` draws by ancestral sampling (a component, then a Gaussian); shape ``(n, D)``."""
+        key, n = _check_sample("GaussianMixture.sample", key, n)
         return prob.sample_mixture_of_gaussians(key, *self._params(), n)
 
     def responsibilities(self, x: Array) -> Array:
-        """The posterior p(z = k | x) for each row of ``x`` (shape ``(batch, D)``): ``(batch, K)``,
-        rows summing to one."""
-        x = check_array("GaussianMixture.responsibilities", "x", x, shape=("batch", self.dim))
-        return jnp.exp(log_responsibilities(x, *self._params()))
+        r"""The posterior :math:`p(z = k \mid x)` for each row of ``x`` (shape ``(batch, D)``):
+        ``(batch, K)``, rows summing to one."""
+        x = check_array("GaussianMixture.responsibilities", "x", x, shape=("batch", self.d))
+        return jnp.exp(_log_responsibilities(x, *self._params()))
 
 
 class ConditionalGaussianMixture(nnx.Module):
-    r"""One K-component diagonal Gaussian mixture per class: a class-conditional density p(x | y).
+    r"""One :math:`K`-component diagonal Gaussian mixture per class: a class-conditional
+    density :math:`p(x \mid y)`.
 
     :math:`p(x \mid y = c) = \sum_{k} \pi_{ck} \mathcal N(x; \mu_{ck},
     \operatorname{diag}\sigma_{ck}^2)` with :math:`\pi_{c\cdot} = \operatorname{softmax}
-    (\text{logits}_c)`. The class ``y`` is the control signal: ``sample(key, n, c)`` draws from
-    class ``c`` only.
+    (\text{logits}_c)`. A conditional density, so its contract is the model contract with the
+    condition added: ``log_prob(x, labels)`` is :math:`\log p(x_i \mid y_i)` per example and
+    ``sample(key, n, label)`` draws from one class only (the class is the control signal).
 
     Args:
         logits: shape ``(C, K)``, one row of mixture logits per class.
@@ -184,47 +209,52 @@ class ConditionalGaussianMixture(nnx.Module):
 
     @classmethod
     def from_data(
-        cls, key: Array, x: Array, labels: Array, num_classes: int, num_components: int
+        cls, x: Array, labels: Array, num_classes: int, num_components: int, *, rngs: nnx.Rngs
     ) -> ConditionalGaussianMixture:
-        """One mixture per class, each started by :func:`initial_parameters` on its class's
+        """One mixture per class, each started as by :func:`initial_parameters` on its class's
         points (``x`` of shape ``(N, D)``, integer ``labels`` of shape ``(N,)`` in
-        ``[0, num_classes)``)."""
+        ``[0, num_classes)``), drawn with ``rngs.params()``."""
         where = "ConditionalGaussianMixture.from_data"
-        key = check_key(where, key)
-        x = check_array(where, "x", x, shape=("N", "D"))
+        rngs = check_rngs(where, rngs)
+        x = check_array(where, "x", x, shape=("N", "D")).astype(jnp.float32)
         labels = np.asarray(check_array(where, "labels", labels, shape=(x.shape[0],), kind="int"))
         c = check_positive_int(where, "num_classes", num_classes)
-        num_components = check_positive_int(where, "num_components", num_components)
+        k = check_positive_int(where, "num_components", num_components)
         if labels.min() < 0 or labels.max() >= c:
             raise ValueError(
                 f"{where}: argument 'labels' must lie in [0, {c}); got values in "
                 f"[{labels.min()}, {labels.max()}]"
             )
         counts = np.bincount(labels, minlength=c)
-        if counts.min() < num_components:
+        if counts.min() < k:
             raise ValueError(
                 f"{where}: class {int(counts.argmin())} has {int(counts.min())} points, fewer "
-                f"than num_components ({num_components}); every class needs at least that many"
+                f"than num_components ({k}); every class needs at least that many"
             )
-        keys = jax.random.split(key, c)
-        per_class = [initial_parameters(keys[i], x[labels == i], num_components) for i in range(c)]
+        keys = jax.random.split(rngs.params(), c)
+        per_class = [_initial_parameters(keys[i], x[labels == i], k) for i in range(c)]
         return cls(*(jnp.stack(p) for p in zip(*per_class, strict=True)))
 
     @property
     def num_classes(self) -> int:
-        """C, the number of classes."""
+        """:math:`C`, the number of classes."""
         return self.logits.shape[0]
 
     @property
-    def dim(self) -> int:
-        """D, the dimension of a data point."""
+    def num_components(self) -> int:
+        """:math:`K`, the number of components of each class's mixture."""
+        return self.logits.shape[1]
+
+    @property
+    def d(self) -> int:
+        """:math:`D`, the dimension of a data point."""
         return self.means.shape[2]
 
     def log_prob(self, x: Array, labels: Array) -> Array:
-        """log p(x_i | y_i) for rows ``x`` (``(batch, D)``) and integer ``labels`` (``(batch,)``);
-        returns ``(batch,)``, nats."""
+        r""":math:`\log p(x_i \mid y_i)` for rows ``x`` (``(batch, D)``) and integer ``labels``
+        (``(batch,)``); returns ``(batch,)``, nats."""
         where = "ConditionalGaussianMixture.log_prob"
-        x = check_array(where, "x", x, shape=("batch", self.dim))
+        x = check_array(where, "x", x, shape=("batch", self.d))
         labels = check_array(where, "labels", labels, shape=(x.shape[0],), kind="int")
         params = (self.logits[...][labels], self.means[...][labels], self.log_vars[...][labels])
         return jax.vmap(prob.log_mixture_of_gaussians)(x, *params)
@@ -232,6 +262,7 @@ class ConditionalGaussianMixture(nnx.Module):
     def sample(self, key: Array, n: int, label: int) -> Array:
         """``n`` draws from class ``label`` (a Python int in ``[0, C)``); shape ``(n, D)``."""
         where = "ConditionalGaussianMixture.sample"
+        key, n = _check_sample(where, key, n)
         if isinstance(label, bool) or not isinstance(label, (int, np.integer)):
             raise TypeError(f"{where}: argument 'label' must be an int; got {label!r}")
         if not 0 <= label < self.num_classes:

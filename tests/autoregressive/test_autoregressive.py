@@ -1,10 +1,12 @@
-"""Fully visible autoregressive models: normalisation, causality, sampling, inpainting.
+"""Fully visible autoregressive models and the shared machinery: definitions, sampling in any
+order, inpainting, training, the pure functions and the one sampler.
 
-Oracles: brute-force enumeration of all 2**D binary vectors (the total mass must be one),
-``jax.jacfwd`` (the autoregressive property read off the Jacobian), the conditionals written
-out one dimension at a time in float64 NumPy, ``scipy.stats.chisquare`` (sample frequencies
-against exp(log_prob)), and closed-form maximum-likelihood counts (what ``train.fit`` must
-reach for the independent and Markov models).
+The contract every model shares (normalisation, the autoregressive Jacobian, the recurrence,
+the sampler, bad arguments of the methods) is tested once, for all models, in
+``test_contract.py``. Oracles here: the conditionals written out one dimension at a time in
+float64 NumPy, ``scipy.stats.chisquare`` (sample frequencies against exp(log_prob)), and
+closed-form maximum-likelihood counts (what ``train.fit`` must reach for the independent and
+Markov models).
 """
 
 from __future__ import annotations
@@ -16,20 +18,23 @@ import optax
 import pytest
 from flax import nnx
 from support.bad_calls import assert_raises_naming, bad_calls
-from support.binary_oracles import chi_square_p_value
+from support.binary_oracles import chi_square_p_value, perturbed
 
 from dgm_lib import train
 from dgm_lib.autoregressive import (
     FVSBN,
     IndependentBernoulli,
     MarkovChainBernoulli,
+    canvas_recurrence,
     fvsbn_logits,
     independent_logits,
     log_prob_from_logits,
     markov_chain_logits,
     sample_autoregressive,
+    scan_sample,
+    teacher_forced_logits,
 )
-from dgm_lib.enumeration import all_binary_vectors, log_sum_over_binary
+from dgm_lib.enumeration import all_binary_vectors
 from dgm_lib.masks import strictly_lower_mask
 from dgm_lib.train import nll_loss
 
@@ -46,31 +51,6 @@ def randomised(cls, d: int, seed: int = 0, scale: float = 1.5):
     new = [scale * jax.random.normal(k, leaf.shape) for k, leaf in zip(keys, leaves, strict=True)]
     nnx.update(model, jax.tree.unflatten(treedef, new))
     return model
-
-
-@pytest.mark.parametrize("cls", MODELS, ids=IDS)
-@pytest.mark.parametrize("d", [1, 2, 5, 10])
-def test_log_probs_of_all_binary_vectors_sum_to_one(cls, d) -> None:
-    model = randomised(cls, d, seed=d)
-    assert abs(float(log_sum_over_binary(model.log_prob, d))) < 1e-5
-
-
-@pytest.mark.parametrize("cls", MODELS, ids=IDS)
-def test_conditionals_are_autoregressive(cls) -> None:
-    d = 7
-    model = randomised(cls, d, seed=1)
-    x = jax.random.uniform(jax.random.key(2), (d,), minval=0.1, maxval=0.9)  # non-binary is fine
-    jac = np.asarray(jax.jacfwd(lambda v: model.conditionals(v[None])[0])(x))
-    assert jac.shape == (d, d)
-    assert np.all(jac[np.triu_indices(d)] == 0.0)  # on and above the diagonal
-    # ...and the dependence the model claims is really there, so the check can fail:
-    if cls is MarkovChainBernoulli:
-        assert np.all(np.abs(np.diag(jac, k=-1)) > 1e-3)
-        assert np.all(jac[np.tril_indices(d, k=-2)] == 0.0)
-    if cls is FVSBN:
-        assert np.all(np.abs(jac[np.tril_indices(d, k=-1)]) > 1e-3)
-    if cls is IndependentBernoulli:
-        assert np.all(jac == 0.0)
 
 
 def test_conditionals_equal_their_definitions_one_dimension_at_a_time() -> None:
@@ -134,20 +114,6 @@ def test_sampling_in_another_order_follows_that_models_density() -> None:
     assert chi_square_p_value(wrong, log_p) < 1e-6
 
 
-@pytest.mark.parametrize("cls", MODELS, ids=IDS)
-@pytest.mark.parametrize("per_sample", [True, False], ids=["mask_n_by_d", "mask_d"])
-def test_observed_values_are_kept_exactly(cls, per_sample) -> None:
-    d, n = 8, 50
-    model = randomised(cls, d, seed=10)
-    k1, k2, k3 = jax.random.split(jax.random.key(11), 3)
-    values = jax.random.bernoulli(k1, 0.5, (n, d)).astype(jnp.float32)
-    mask = jax.random.bernoulli(k2, 0.5, (n, d) if per_sample else (d,))
-    x = np.asarray(model.sample(k3, n, observed=(values, mask)))
-    full_mask = np.broadcast_to(np.asarray(mask), (n, d))
-    np.testing.assert_array_equal(x[full_mask], np.asarray(values)[full_mask])
-    assert set(np.unique(x)) <= {0.0, 1.0}
-
-
 def test_inpainting_an_observed_prefix_samples_the_exact_conditional() -> None:
     d, n, prefix = 5, 20_000, np.array([1.0, 0.0])
     model = randomised(FVSBN, d, seed=12, scale=1.0)
@@ -160,17 +126,35 @@ def test_inpainting_an_observed_prefix_samples_the_exact_conditional() -> None:
     assert chi_square_p_value(x[:, 2:], log_p) > 1e-3
 
 
-@pytest.mark.parametrize("cls", MODELS, ids=IDS)
-def test_sample_is_one_scan_over_dimensions(cls) -> None:
-    model = randomised(cls, 6)
-    jaxpr = str(jax.make_jaxpr(lambda k: model.sample(k, 4))(jax.random.key(0)))
-    assert "scan" in jaxpr and "length=6" in jaxpr
+def test_sample_autoregressive_is_one_scan_and_takes_any_conditionals_function() -> None:
+    fv = perturbed(FVSBN(5), seed=7)
+    x = sample_autoregressive(jax.random.key(8), fv.conditionals, 3, 5)
+    assert x.shape == (3, 5) and set(np.unique(np.asarray(x))) <= {0.0, 1.0}
     pure = str(
-        jax.make_jaxpr(lambda k: sample_autoregressive(k, model.conditionals, 4, 6))(
+        jax.make_jaxpr(lambda k: sample_autoregressive(k, fv.conditionals, 4, 5))(
             jax.random.key(0)
         )
     )
-    assert "scan" in pure
+    assert "scan" in pure and "length=5" in pure
+
+
+def test_scan_sample_takes_the_draw_as_an_argument() -> None:
+    """A draw that ignores the conditional is what the sampler writes; observed entries are
+    still kept, and the draw sees what ``read`` returns."""
+    fv = perturbed(FVSBN(4), seed=9)
+    values = jnp.ones((3, 4))
+    mask = jnp.array([False, True, False, False])
+    canvas = jnp.where(mask, values, 0.0)
+    seen = []
+
+    def draw(key, logits):
+        seen.append(logits.shape)
+        return jnp.full(logits.shape, 0.5)
+
+    x = np.asarray(scan_sample(jax.random.key(0), fv.recurrence(canvas), values,
+                               jnp.broadcast_to(mask, (3, 4)), draw=draw))
+    np.testing.assert_array_equal(x, np.where(np.asarray(mask), 1.0, 0.5)[None].repeat(3, 0))
+    assert set(seen) == {(3,)}  # traced inside the scan, on one logit per sample
 
 
 def test_fit_reaches_the_closed_form_maximum_likelihood() -> None:
@@ -179,10 +163,10 @@ def test_fit_reaches_the_closed_form_maximum_likelihood() -> None:
     d, n = 4, 2_000
     data = np.asarray(randomised(FVSBN, d, seed=14).sample(jax.random.key(15), n))
     opt = optax.adam(optax.cosine_decay_schedule(0.1, 1_500))
-    ind = train.fit(IndependentBernoulli(d), nll_loss, data, key=jax.random.key(0), steps=1_500,
-                    batch_size=n, optimizer=opt, progress=False).model
-    mc = train.fit(MarkovChainBernoulli(d), nll_loss, data, key=jax.random.key(0), steps=1_500,
-                   batch_size=n, optimizer=opt, progress=False).model
+    ind, mc = IndependentBernoulli(d), MarkovChainBernoulli(d)  # fit trains them in place
+    for model in (ind, mc):
+        train.fit(model, nll_loss, data, key=jax.random.key(0), steps=1_500, batch_size=n,
+                  optimizer=opt, progress=False)
     np.testing.assert_allclose(jax.nn.sigmoid(ind.logits[...]), data.mean(0), atol=2e-3)
     p_mc = np.asarray(jax.nn.sigmoid(mc.logits[...]))
     assert abs(p_mc[0, 0] - data[:, 0].mean()) < 2e-3
@@ -195,22 +179,16 @@ def test_fit_reaches_the_closed_form_maximum_likelihood() -> None:
 
 
 def _bad_calls():
-    fv, ind, mc = FVSBN(3), IndependentBernoulli(3), MarkovChainBernoulli(3)
+    fv = FVSBN(3)
     key = jax.random.key(0)
     x = jnp.zeros((2, 3))
     ok_obs = (jnp.zeros((2, 3)), jnp.zeros(3, bool))
+    rec = fv.recurrence(x)
+    mask = jnp.zeros((2, 3), bool)
     return [
-        ("fv.log_prob wrong D", lambda: fv.log_prob(jnp.zeros((2, 4))), ValueError, "FVSBN.log_prob: argument 'x' must have shape (batch, 3)"),
-        ("fv.log_prob int", lambda: fv.log_prob(jnp.zeros((2, 3), jnp.int32)), TypeError, "FVSBN.log_prob: argument 'x' must be a floating-point array"),
-        ("ind.log_prob 1-D", lambda: ind.log_prob(jnp.zeros(3)), ValueError, "IndependentBernoulli.log_prob: argument 'x'"),
-        ("mc.conditionals", lambda: mc.conditionals(jnp.zeros((2, 2))), ValueError, "MarkovChainBernoulli.conditionals: argument 'x' must have shape (batch, 3)"),
-        ("sample key", lambda: fv.sample(0, 2), TypeError, "FVSBN.sample: argument 'key'"),
-        ("sample n", lambda: fv.sample(key, 0), ValueError, "FVSBN.sample: argument 'n' must be a positive int"),
-        ("sample observed not pair", lambda: fv.sample(key, 2, observed=jnp.zeros((2, 3))), TypeError, "FVSBN.sample: argument 'observed' must be None or a pair"),
-        ("sample observed values", lambda: fv.sample(key, 2, observed=(jnp.zeros((3, 3)), jnp.zeros(3, bool))), ValueError, "FVSBN.sample: argument 'observed values' must have shape (2, 3)"),
-        ("sample observed mask dtype", lambda: fv.sample(key, 2, observed=(jnp.zeros((2, 3)), jnp.zeros(3))), TypeError, "FVSBN.sample: argument 'observed mask' must be a boolean array"),
-        ("sample observed mask shape", lambda: fv.sample(key, 2, observed=(jnp.zeros((2, 3)), jnp.zeros(4, bool))), ValueError, "FVSBN.sample: argument 'observed mask' must have shape (2, 3)"),
         ("constructor d", lambda: FVSBN(0), ValueError, "FVSBN: argument 'd' must be a positive int"),
+        ("independent d", lambda: IndependentBernoulli(2.0), ValueError, "IndependentBernoulli: argument 'd' must be a positive int"),
+        ("markov d", lambda: MarkovChainBernoulli(True), ValueError, "MarkovChainBernoulli: argument 'd' must be a positive int"),
         ("mask d", lambda: strictly_lower_mask(-1), ValueError, "strictly_lower_mask: argument 'd'"),
         ("log_prob_from_logits shapes", lambda: log_prob_from_logits(x, jnp.zeros((2, 4))), ValueError, "log_prob_from_logits: argument 'logits' must have shape (2, 3)"),
         ("log_prob_from_logits x", lambda: log_prob_from_logits(jnp.zeros(3), jnp.zeros(3)), ValueError, "log_prob_from_logits: argument 'x' must have shape (batch, D)"),
@@ -221,13 +199,28 @@ def _bad_calls():
         ("fvsbn_logits weight", lambda: fvsbn_logits(jnp.zeros(3), jnp.zeros((3, 2)), x), ValueError, "fvsbn_logits: argument 'weight' must have shape (3, 3)"),
         ("fvsbn_logits int x", lambda: fvsbn_logits(jnp.zeros(3), jnp.zeros((3, 3)), jnp.zeros((2, 3), jnp.int32)), TypeError, "fvsbn_logits: argument 'x' must be a floating-point array"),
         ("sample_autoregressive fn", lambda: sample_autoregressive(key, "f", 2, 3), TypeError, "sample_autoregressive: argument 'conditionals' must be a callable"),
+        ("sample_autoregressive key", lambda: sample_autoregressive(1, fv.conditionals, 2, 3), TypeError, "sample_autoregressive: argument 'key'"),
         ("sample_autoregressive d", lambda: sample_autoregressive(key, fv.conditionals, 2, 0), ValueError, "sample_autoregressive: argument 'd' must be a positive int"),
         ("sample_autoregressive order", lambda: sample_autoregressive(key, fv.conditionals, 2, 3, order=jnp.array([0, 0, 1])), ValueError, "sample_autoregressive: argument 'order' must be a permutation"),
         ("sample_autoregressive order dtype", lambda: sample_autoregressive(key, fv.conditionals, 2, 3, order=jnp.zeros(3)), TypeError, "sample_autoregressive: argument 'order' must be an integer array"),
         ("sample_autoregressive observed", lambda: sample_autoregressive(key, fv.conditionals, 2, 3, observed=(ok_obs[0][:1], ok_obs[1])), ValueError, "sample_autoregressive: argument 'observed values' must have shape (2, 3)"),
+        ("scan_sample key", lambda: scan_sample(0, rec, x, mask), TypeError, "scan_sample: argument 'key'"),
+        ("scan_sample recurrence", lambda: scan_sample(key, fv.conditionals, x, mask), TypeError, "scan_sample: argument 'recurrence' must be a Recurrence"),
+        ("scan_sample values", lambda: scan_sample(key, rec, jnp.zeros(3), mask), ValueError, "scan_sample: argument 'values' must have shape (n, D)"),
+        ("scan_sample mask", lambda: scan_sample(key, rec, x, jnp.zeros(3, bool)), ValueError, "scan_sample: argument 'mask' must have shape (2, 3)"),
+        ("scan_sample mask dtype", lambda: scan_sample(key, rec, x, jnp.zeros((2, 3))), TypeError, "scan_sample: argument 'mask' must be a boolean array"),
+        ("scan_sample order", lambda: scan_sample(key, rec, x, mask, jnp.array([2, 2, 0])), ValueError, "scan_sample: argument 'order' must be a permutation"),
+        ("scan_sample draw", lambda: scan_sample(key, rec, x, mask, draw="bernoulli"), TypeError, "scan_sample: argument 'draw' must be a callable"),
+        ("canvas_recurrence fn", lambda: canvas_recurrence(None, x), TypeError, "canvas_recurrence: argument 'conditionals' must be a callable"),
+        ("canvas_recurrence canvas", lambda: canvas_recurrence(fv.conditionals, jnp.zeros(3)), ValueError, "canvas_recurrence: argument 'canvas' must have shape (n, D)"),
+        ("teacher_forced recurrence", lambda: teacher_forced_logits(fv.conditionals, x), TypeError, "teacher_forced_logits: argument 'recurrence' must be a Recurrence"),
+        ("teacher_forced order", lambda: teacher_forced_logits(rec, x, jnp.array([0, 0, 1])), ValueError, "teacher_forced_logits: argument 'order' must be a permutation"),
+        ("teacher_forced x", lambda: teacher_forced_logits(rec, jnp.zeros(3)), ValueError, "teacher_forced_logits: argument 'x' must have"),
+        ("Recurrence is a tuple", lambda: teacher_forced_logits((rec.state, rec.read, rec.write), x), TypeError, "argument 'recurrence' must be a Recurrence"),
     ]
 
 
 @bad_calls(_bad_calls())
 def test_wrong_shapes_and_dtypes_raise_errors_naming_the_argument(call, error, message) -> None:
     assert_raises_naming(call, error, message)
+

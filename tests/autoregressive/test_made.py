@@ -1,10 +1,12 @@
-"""MADE: masks from degrees, the autoregressive property in every ordering, normalisation of
-each ordering and of the probability-averaged ensemble, sampling, order-agnostic training.
+"""MADE: masks from degrees, the orderings, the probability-averaged ensemble (its
+``log_prob``), sampling, order-agnostic training.
 
-Oracles: brute-force enumeration of all 2**D binary vectors (total mass one), ``jax.jacfwd``
-(which inputs each conditional really reads), the mask product (which inputs it may read,
-the nflows-style test), a float64 NumPy masked MLP, ``scipy.stats.chisquare`` (samples
-against exp(log_prob)) and ``scipy.special.logsumexp`` (the ensemble).
+Normalisation of every ordering and of the ensemble, the autoregressive Jacobian of every
+ordering against its mask product, the recurrence, the sampler and the methods' bad arguments
+are tested for every model in ``test_contract.py``. Oracles here: the mask product (which
+inputs an output may read, the nflows-style test), brute-force enumeration of all 2**D binary
+vectors, a float64 NumPy masked MLP, ``scipy.stats.chisquare`` (samples against
+exp(log_prob)) and ``scipy.special.logsumexp`` (the ensemble).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from dgm_lib.autoregressive import (
     log_prob_from_logits,
     made_loss,
 )
-from dgm_lib.enumeration import all_binary_vectors, log_sum_over_binary
+from dgm_lib.enumeration import all_binary_vectors
 from dgm_lib.masks import (
     autoregressive_violations,
     input_degrees,
@@ -43,7 +45,7 @@ from dgm_lib.masks import (
 
 def made(d: int, hidden=(8, 8), num_masks: int = 3, seed: int = 0, scale: float = 1.0, **kw):
     """A MADE whose weights and biases are all N(0, scale^2) draws: none zero."""
-    model = MADE(jax.random.key(seed), d, hidden, num_masks=num_masks, **kw)
+    model = MADE(d, hidden, num_masks=num_masks, rngs=nnx.Rngs(seed), **kw)
     state = nnx.state(model, nnx.Param)
     leaves, treedef = jax.tree.flatten(state)
     rng = np.random.default_rng(seed + 100)  # host draws: no device compile per shape
@@ -130,12 +132,15 @@ def test_masked_mlp_equals_a_float64_numpy_forward_pass() -> None:
 # ------------------------------------------------------------------ the model
 
 
-@pytest.mark.parametrize("d", [2, 5, 9])
-def test_made_probabilities_sum_to_one_in_every_ordering_and_for_the_ensemble(d) -> None:
-    model = made(d, num_masks=3, seed=d, scale=1.5)
-    for m in range(3):
-        assert abs(float(log_sum_over_binary(lambda x, m=m: model.log_prob(x, m), d))) < 1e-5
-    assert abs(float(log_sum_over_binary(model.ensemble_log_prob, d))) < 1e-5
+def test_log_prob_is_the_ensemble_and_with_one_mask_the_one_ordering() -> None:
+    x = all_binary_vectors(5)
+    one = made(5, hidden=(7,), num_masks=1, seed=20)
+    np.testing.assert_array_equal(one.log_prob(x), one.ordering_log_prob(x, 0))
+    three = made(5, hidden=(7,), num_masks=3, seed=20)
+    per = np.stack([np.asarray(three.ordering_log_prob(x, m), np.float64) for m in range(3)])
+    want = sp.logsumexp(per, axis=0) - np.log(3)
+    np.testing.assert_allclose(three.log_prob(x), want, atol=1e-5)
+    assert np.max(np.abs(np.asarray(three.log_prob(x)) - per[0])) > 1e-2  # not mask 0 alone
 
 
 def test_the_orderings_differ_and_mask_zero_is_the_natural_order() -> None:
@@ -148,26 +153,15 @@ def test_the_orderings_differ_and_mask_zero_is_the_natural_order() -> None:
     assert not np.array_equal(fixed.masks(1)[0], fixed.masks(2)[0])
 
 
-def test_made_conditionals_are_autoregressive_in_the_models_ordering() -> None:
-    d = 6
-    model = made(d, hidden=(30, 30), num_masks=3, seed=8)
-    # Real-valued points spread wide, so that every ReLU unit is on at some of them.
-    points = 4.0 * jax.random.normal(jax.random.key(9), (256, d))
+def test_a_wide_made_connects_most_earlier_inputs_in_every_ordering() -> None:
+    """The contract test checks that the Jacobian reads exactly the paths of the masks; here,
+    that a wide MADE's masks leave most earlier inputs connected (the check could fail)."""
+    model = made(6, hidden=(30, 30), num_masks=3, seed=8)
     for m in range(3):
         order = np.asarray(model.order(m))
-
-        def f(v, m=m):
-            return model.conditionals(v[None], m)[0]
-
-        jacs = np.asarray(jax.vmap(jax.jacfwd(f))(points))
-        assert not np.any(autoregressive_violations(np.abs(jacs).max(0), order))
-        j = in_order(np.abs(jacs).max(0), order)
-        assert np.all(np.triu(j) == 0.0)
-        # The Jacobian reads exactly the paths the masks allow (union over the points, since
-        # a ReLU can be off at one point), so the check could fail.
         allowed = in_order(mask_connectivity(model.masks(m)), order) > 0
-        np.testing.assert_array_equal(j > 0, allowed)
-        assert allowed[np.tril_indices(d, k=-1)].mean() > 0.8
+        assert not np.any(np.triu(allowed))
+        assert allowed[np.tril_indices(6, k=-1)].mean() > 0.8
 
 
 @pytest.mark.parametrize("mask_index", [0, 2])
@@ -176,42 +170,44 @@ def test_made_samples_follow_the_density_of_their_ordering(mask_index) -> None:
     model = made(d, hidden=(10,), num_masks=3, seed=10)
     samples = np.asarray(model.sample(jax.random.key(11), 20_000, mask_index=mask_index))
     assert set(np.unique(samples)) <= {0.0, 1.0}
-    log_p = model.log_prob(all_binary_vectors(d), mask_index)
+    log_p = model.ordering_log_prob(all_binary_vectors(d), mask_index)
     assert chi_square_p_value(samples, log_p) > 1e-3
     # ...and not the density of another ordering, so the test can fail.
-    other = model.log_prob(all_binary_vectors(d), 1)
+    other = model.ordering_log_prob(all_binary_vectors(d), 1)
     assert chi_square_p_value(samples, other) < 1e-6
 
 
-def test_made_sample_is_one_scan_over_dimensions_for_any_mask() -> None:
-    model = made(6, num_masks=3, seed=19)
-    jaxpr = str(jax.make_jaxpr(lambda k: model.sample(k, 4, mask_index=2))(jax.random.key(0)))
-    assert "scan" in jaxpr and "length=6" in jaxpr
+def test_made_samples_by_default_follow_the_ensemble_density_log_prob_defines() -> None:
+    d = 5
+    model = made(d, hidden=(10,), num_masks=3, seed=10)
+    samples = np.asarray(model.sample(jax.random.key(12), 20_000))
+    assert chi_square_p_value(samples, model.log_prob(all_binary_vectors(d))) > 1e-3
+    # ...and not the density of one of its orderings, so the test can fail.
+    one = model.ordering_log_prob(all_binary_vectors(d), 0)
+    assert chi_square_p_value(samples, one) < 1e-6
 
 
-def test_made_observed_values_are_kept_exactly() -> None:
-    d, n = 8, 50
-    model = made(d, num_masks=2, seed=12, scale=2.0)
-    k1, k2, k3 = jax.random.split(jax.random.key(13), 3)
-    values = jax.random.bernoulli(k1, 0.5, (n, d)).astype(jnp.float32)
-    mask = np.asarray(jax.random.bernoulli(k2, 0.5, (d,)))
-    x = np.asarray(model.sample(k3, n, observed=(values, mask), mask_index=1))
-    np.testing.assert_array_equal(x[:, mask], np.asarray(values)[:, mask])
-    assert set(np.unique(x)) <= {0.0, 1.0}
+def test_ensemble_sampling_with_observed_values_asks_for_one_ordering() -> None:
+    model = made(4, hidden=(8,), num_masks=2, seed=1)
+    observed = (jnp.zeros((3, 4)), jnp.array([True, False, False, False]))
+    with pytest.raises(ValueError, match="needs one of them: pass mask_index"):
+        model.sample(jax.random.key(0), 3, observed=observed)
+    kept = model.sample(jax.random.key(0), 3, observed=observed, mask_index=0)
+    np.testing.assert_array_equal(kept[:, 0], 0.0)
 
 
 def test_ensemble_averages_probabilities_and_averaging_logits_is_not_normalised() -> None:
     d, num_masks = 6, 4
-    model = made(d, num_masks=num_masks, seed=15, scale=1.5)
+    model = made(d, num_masks=num_masks, seed=18, scale=1.5)
     x = all_binary_vectors(d)
-    per = np.stack([np.asarray(model.log_prob(x, m), np.float64) for m in range(num_masks)])
-    ensemble = np.asarray(model.ensemble_log_prob(x), np.float64)
+    per = np.stack([np.asarray(model.ordering_log_prob(x, m), np.float64) for m in range(num_masks)])
+    ensemble = np.asarray(model.log_prob(x), np.float64)
     np.testing.assert_allclose(ensemble, sp.logsumexp(per, axis=0) - np.log(num_masks), atol=1e-5)
     assert np.all(ensemble >= per.mean(0) - 1e-5)  # Jensen: log-mean-exp >= mean of logs
     assert abs(sp.logsumexp(ensemble)) < 1e-5
-    mean_logits = jnp.mean(jnp.stack([model.conditionals(x, m) for m in range(num_masks)]), 0)
+    mean_logits = jnp.mean(jnp.stack([model.conditionals(x, mask_index=m) for m in range(num_masks)]), 0)
     logit_average = np.asarray(log_prob_from_logits(x, mean_logits), np.float64)
-    # Total mass exp(0.0144) = 1.0145 at this seed, against a float32 error near 1e-6: not a
+    # Total mass exp(0.0410) = 1.0418 at this seed, against a float32 error near 1e-6: not a
     # distribution, so its "NLL" is not comparable with a likelihood.
     assert abs(sp.logsumexp(logit_average)) > 1e-2
 
@@ -220,48 +216,59 @@ def test_made_fit_with_random_orderings_compiles_once_and_uses_every_mask() -> N
     d, num_masks = 6, 4
     teacher = made(d, num_masks=1, seed=15, scale=2.0)
     data = np.asarray(teacher.sample(jax.random.key(16), 512))
-    model = MADE(jax.random.key(17), d, (16,), num_masks=num_masks)
+    model = MADE(d, (16,), num_masks=num_masks, rngs=nnx.Rngs(17))
     keys = [jax.random.key(s) for s in range(40)]
     losses = {round(float(made_loss(model, data, k)), 5) for k in keys}
     assert len(losses) == num_masks  # the key picks the ordering: all four occur
-    before = float(-model.ensemble_log_prob(data).mean())
+    per_ordering = {round(-float(model.ordering_log_prob(data, m).mean()), 5) for m in range(4)}
+    assert losses == per_ordering  # each loss is one ordering's mean NLL
+    before = float(-model.log_prob(data).mean())
     result = train.fit(model, made_loss, data, key=jax.random.key(18), steps=200, batch_size=64,
                        optimizer=optax.adam(1e-2), steps_per_dispatch=100, progress=False)
     assert result.traces == 1
-    assert float(-model.ensemble_log_prob(data).mean()) < before - 0.3
+    assert float(-model.log_prob(data).mean()) < before - 0.3
 
 
 def test_paper_configurations_are_the_published_ones() -> None:
     assert MNIST_HIDDEN_SIZES == (500,)
     assert (MNIST_BEST_HIDDEN_SIZES, MNIST_BEST_NUM_MASKS) == ((8000, 8000), 32)
     assert MNIST_BEST_LEARNING_RATE == 0.01
-    model = MADE(jax.random.key(0), 20, MNIST_HIDDEN_SIZES)
+    model = MADE(20, MNIST_HIDDEN_SIZES, rngs=nnx.Rngs(0))
     sizes = [leaf.size for leaf in jax.tree.leaves(nnx.state(model, nnx.Param))]
     assert sum(sizes) == 20 * 500 + 500 + 500 * 20 + 20
 
 
 def _bad_calls():
-    model = MADE(jax.random.key(0), 3, (4,), num_masks=2)
+    rngs = nnx.Rngs(0)
+    model = MADE(3, (4,), num_masks=2, rngs=rngs)
     key = jax.random.key(0)
+    x = jnp.zeros((2, 3))
     order = jnp.arange(3)
     return [
-        ("MADE d", lambda: MADE(key, 1, (4,)), ValueError, "MADE: argument 'd' must be at least 2"),
-        ("MADE key", lambda: MADE(5, 3, (4,)), TypeError, "MADE: argument 'key'"),
-        ("MADE hidden int", lambda: MADE(key, 3, 4), TypeError, "MADE: argument 'hidden_sizes' must be a sequence"),
-        ("MADE hidden zero", lambda: MADE(key, 3, (4, 0)), ValueError, "MADE: argument 'hidden_sizes' must be a positive int"),
-        ("MADE num_masks", lambda: MADE(key, 3, (4,), num_masks=0), ValueError, "MADE: argument 'num_masks'"),
+        ("MADE d", lambda: MADE(1, (4,), rngs=rngs), ValueError, "MADE: argument 'd' must be at least 2"),
+        ("MADE rngs", lambda: MADE(3, (4,), rngs=key), TypeError, "MADE: argument 'rngs' must be an nnx.Rngs"),
+        ("MADE no rngs", lambda: MADE(3, (4,)), TypeError, "rngs"),
+        ("MADE hidden int", lambda: MADE(3, 4, rngs=rngs), TypeError, "MADE: argument 'hidden_sizes' must be a sequence"),
+        ("MADE hidden zero", lambda: MADE(3, (4, 0), rngs=rngs), ValueError, "MADE: argument 'hidden_sizes' must be a positive int"),
+        ("MADE num_masks", lambda: MADE(3, (4,), num_masks=0, rngs=rngs), ValueError, "MADE: argument 'num_masks'"),
+        ("MADE order_agnostic", lambda: MADE(3, (4,), order_agnostic="yes", rngs=rngs), TypeError, "MADE: argument 'order_agnostic' must be True or False"),
+        ("MADE random_degrees", lambda: MADE(3, (4,), random_degrees=1, rngs=rngs), TypeError, "MADE: argument 'random_degrees' must be True or False"),
         ("log_prob x", lambda: model.log_prob(jnp.zeros((2, 4))), ValueError, "MADE.log_prob: argument 'x' must have shape (batch, 3)"),
         ("log_prob dtype", lambda: model.log_prob(jnp.zeros((2, 3), jnp.int32)), TypeError, "MADE.log_prob: argument 'x' must be a floating-point array"),
-        ("log_prob mask_index", lambda: model.log_prob(jnp.zeros((2, 3)), 2), ValueError, "MADE.log_prob: argument 'mask_index' must lie in [0, 2)"),
-        ("log_prob mask_index float", lambda: model.log_prob(jnp.zeros((2, 3)), jnp.float32(1)), TypeError, "MADE.log_prob: argument 'mask_index' must be an integer array"),
-        ("conditionals x", lambda: model.conditionals(jnp.zeros(3)), ValueError, "MADE.conditionals: argument 'x' must have shape (batch, 3)"),
-        ("ensemble x", lambda: model.ensemble_log_prob(jnp.zeros((2, 2))), ValueError, "MADE.ensemble_log_prob: argument 'x' must have shape (batch, 3)"),
+        ("log_prob no mask_index", lambda: model.log_prob(x, 1), TypeError, "positional argument"),
+        ("ordering x", lambda: model.ordering_log_prob(jnp.zeros((2, 2)), 0), ValueError, "MADE.ordering_log_prob: argument 'x' must have shape (batch, 3)"),
+        ("ordering mask_index", lambda: model.ordering_log_prob(x, 2), ValueError, "MADE.ordering_log_prob: argument 'mask_index' must lie in [0, 2)"),
+        ("ordering mask_index float", lambda: model.ordering_log_prob(x, jnp.float32(1)), TypeError, "MADE.ordering_log_prob: argument 'mask_index' must be an integer array"),
+        ("ordering mask_index shape", lambda: model.ordering_log_prob(x, jnp.zeros(2, jnp.int32)), ValueError, "MADE.ordering_log_prob: argument 'mask_index' must have shape ()"),
+        ("conditionals mask_index", lambda: model.conditionals(x, mask_index=3), ValueError, "MADE.conditionals: argument 'mask_index' must lie in [0, 2)"),
+        ("conditionals positional mask_index", lambda: model.conditionals(x, 1), TypeError, "positional argument"),
+        ("recurrence mask_index", lambda: model.recurrence(x, mask_index=2), ValueError, "MADE.recurrence: argument 'mask_index' must lie in [0, 2)"),
         ("sample mask_index", lambda: model.sample(key, 2, mask_index=-1), ValueError, "MADE.sample: argument 'mask_index' must lie in [0, 2)"),
-        ("sample key", lambda: model.sample(0, 2), TypeError, "MADE.sample: argument 'key'"),
-        ("sample observed", lambda: model.sample(key, 2, observed=(jnp.zeros((2, 3)), jnp.zeros(2, bool))), ValueError, "MADE.sample: argument 'observed mask' must have shape (2, 3)"),
         ("masks mask_index", lambda: model.masks(5), ValueError, "MADE.masks: argument 'mask_index' must lie in [0, 2)"),
         ("order mask_index", lambda: model.order(True), TypeError, "MADE.order: argument 'mask_index' must be an int"),
-        ("made_loss key", lambda: made_loss(model, jnp.zeros((2, 3)), 0), TypeError, "made_loss: argument 'key'"),
+        ("made_loss key", lambda: made_loss(model, x, 0), TypeError, "made_loss: argument 'key'"),
+        ("made_loss x", lambda: made_loss(model, jnp.zeros((2, 4)), key), ValueError, "made_loss: argument 'x' must have shape (batch, 3)"),
+        ("made_loss model", lambda: made_loss(object(), x, key), TypeError, "made_loss: argument 'model' must be a MADE"),
         ("input_degrees perm", lambda: input_degrees(jnp.array([0, 0, 1])), ValueError, "input_degrees: argument 'order' must be a permutation"),
         ("input_degrees dtype", lambda: input_degrees(jnp.zeros(3)), TypeError, "input_degrees: argument 'order' must be an integer array"),
         ("made_degrees order", lambda: made_degrees(None, jnp.zeros((3, 1), jnp.int32), (4,)), ValueError, "made_degrees: argument 'order' must have shape (D,)"),

@@ -1,9 +1,10 @@
-"""NADE: normalisation, the autoregressive property, the shared-weight maths, sampling, training.
+"""NADE: the shared-weight maths, its parameter count, sampling, training.
 
-Oracles: brute-force enumeration of all 2**D binary vectors (the total mass must be one),
-``jax.jacfwd`` (the autoregressive property read off the Jacobian), the conditionals written
-out one dimension at a time in float64 NumPy (one separate network per conditional, with the
-shared weights sliced), ``scipy.stats.chisquare`` (sample frequencies against exp(log_prob)).
+Normalisation, the autoregressive Jacobian, the recurrence, the sampler and the methods' bad
+arguments are tested for every model in ``test_contract.py``. Oracles here: the conditionals
+written out one dimension at a time in float64 NumPy (one separate network per conditional,
+with the shared weights sliced), ``scipy.stats.chisquare`` (sample frequencies against
+exp(log_prob)).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import pytest
 from flax import nnx
 from support.bad_calls import assert_raises_naming, bad_calls
 from support.binary_oracles import chi_square_p_value
@@ -20,7 +20,7 @@ from support.binary_oracles import chi_square_p_value
 from dgm_lib import train
 from dgm_lib.autoregressive import NADE, nade_logits, nade_preactivations
 from dgm_lib.background.parameter_counts import neural_conditionals
-from dgm_lib.enumeration import all_binary_vectors, log_sum_over_binary
+from dgm_lib.enumeration import all_binary_vectors
 from dgm_lib.train import nll_loss
 
 
@@ -34,30 +34,13 @@ def randomised(model: nnx.Module, seed: int, scale: float = 1.0) -> nnx.Module:
     return model
 
 
-def nade(d: int, hidden: int = 4, seed: int = 0, scale: float = 1.0) -> NADE:
-    return randomised(NADE(jax.random.key(seed), d, hidden), seed + 100, scale)
-
-
-@pytest.mark.parametrize("d", [1, 2, 5, 10])
-def test_nade_probabilities_sum_to_one(d) -> None:
-    model = nade(d, hidden=6, seed=d, scale=1.5)
-    assert abs(float(log_sum_over_binary(model.log_prob, d))) < 1e-5
-
-
-def test_nade_conditionals_are_autoregressive() -> None:
-    d = 7
-    model = nade(d, seed=1)
-    x = jax.random.uniform(jax.random.key(2), (d,), minval=0.1, maxval=0.9)
-    jac = np.asarray(jax.jacfwd(lambda v: model.conditionals(v[None])[0])(x))
-    assert jac.shape == (d, d)
-    assert np.all(jac[np.triu_indices(d)] == 0.0)  # exactly zero on and above the diagonal
-    # sigmoid units never switch off: every earlier variable matters, so the check can fail.
-    assert np.all(np.abs(jac[np.tril_indices(d, k=-1)]) > 1e-4)
+def nade(d: int, hidden_size: int = 4, seed: int = 0, scale: float = 1.0) -> NADE:
+    return randomised(NADE(d, hidden_size, rngs=nnx.Rngs(seed)), seed + 100, scale)
 
 
 def test_nade_logits_equal_one_network_per_conditional_with_shared_weights() -> None:
     d, h = 6, 5
-    model = nade(d, hidden=h, seed=3)
+    model = nade(d, hidden_size=h, seed=3)
     w, c = np.asarray(model.weight[...], np.float64), np.asarray(model.bias[...], np.float64)
     v, b = np.asarray(model.out_weight[...], np.float64), np.asarray(model.out_bias[...], np.float64)
     x = np.asarray(all_binary_vectors(d))[::5]
@@ -75,7 +58,7 @@ def test_nade_has_2hd_plus_h_plus_d_parameters_and_never_uses_the_last_column() 
     """neural_conditionals(n, h) counts the used parameters; the model also stores W[:, D-1],
     which feeds no conditional: its gradient is exactly zero."""
     d, h = 9, 7
-    model = nade(d, hidden=h, seed=4)
+    model = nade(d, hidden_size=h, seed=4)
     sizes = [leaf.size for leaf in jax.tree.leaves(nnx.state(model, nnx.Param))]
     assert sum(sizes) == 2 * h * d + h + d == neural_conditionals(d, h) + h
     x = np.asarray(all_binary_vectors(d))[::7]
@@ -90,26 +73,16 @@ def test_nade_has_2hd_plus_h_plus_d_parameters_and_never_uses_the_last_column() 
 
 def test_nade_samples_follow_the_density() -> None:
     d = 5
-    model = nade(d, hidden=4, seed=6)
+    model = nade(d, hidden_size=4, seed=6)
     samples = np.asarray(model.sample(jax.random.key(7), 20_000))
     assert set(np.unique(samples)) <= {0.0, 1.0}
     assert chi_square_p_value(samples, model.log_prob(all_binary_vectors(d))) > 1e-3
 
 
-def test_nade_observed_values_are_kept_exactly() -> None:
-    d, n = 8, 50
-    model = nade(d, seed=8, scale=2.0)
-    k1, k2, k3 = jax.random.split(jax.random.key(9), 3)
-    values = jax.random.bernoulli(k1, 0.5, (n, d)).astype(jnp.float32)
-    mask = jax.random.bernoulli(k2, 0.5, (n, d))
-    x = np.asarray(model.sample(k3, n, observed=(values, mask)))
-    np.testing.assert_array_equal(x[np.asarray(mask)], np.asarray(values)[np.asarray(mask)])
-
-
 def test_nade_fit_compiles_once_and_lowers_the_nll() -> None:
     d = 6
-    data = np.asarray(nade(d, hidden=3, seed=10, scale=2.0).sample(jax.random.key(11), 512))
-    model = NADE(jax.random.key(12), d, 8)
+    data = np.asarray(nade(d, hidden_size=3, seed=10, scale=2.0).sample(jax.random.key(11), 512))
+    model = NADE(d, 8, rngs=nnx.Rngs(12))
     before = float(nll_loss(model, data, jax.random.key(0)))
     result = train.fit(model, nll_loss, data, key=jax.random.key(13), steps=300, batch_size=64,
                        optimizer=optax.adam(1e-2), steps_per_dispatch=50, progress=False)
@@ -117,19 +90,23 @@ def test_nade_fit_compiles_once_and_lowers_the_nll() -> None:
     assert float(nll_loss(model, data, jax.random.key(0))) < before - 0.3
 
 
+def test_the_seed_fixes_the_initial_weights() -> None:
+    first, again, other = (NADE(5, 3, rngs=nnx.Rngs(s)) for s in (3, 3, 4))
+    np.testing.assert_array_equal(first.weight[...], again.weight[...])
+    assert not np.array_equal(first.weight[...], other.weight[...])
+    assert np.all(first.bias[...] == 0.0) and np.all(first.out_bias[...] == 0.0)
+
+
 def _bad_calls():
-    model = NADE(jax.random.key(0), 3, 2)
     w, c, v, b = jnp.zeros((2, 3)), jnp.zeros(2), jnp.zeros((3, 2)), jnp.zeros(3)
     x = jnp.zeros((4, 3))
+    rngs = nnx.Rngs(0)
     return [
-        ("NADE key", lambda: NADE(0, 3, 2), TypeError, "NADE: argument 'key'"),
-        ("NADE d", lambda: NADE(jax.random.key(0), 0, 2), ValueError, "NADE: argument 'd' must be a positive int"),
-        ("NADE hidden", lambda: NADE(jax.random.key(0), 3, 2.0), ValueError, "NADE: argument 'hidden' must be a positive int"),
-        ("log_prob D", lambda: model.log_prob(jnp.zeros((4, 5))), ValueError, "NADE.log_prob: argument 'x' must have shape (batch, 3)"),
-        ("log_prob int", lambda: model.log_prob(jnp.zeros((4, 3), jnp.int32)), TypeError, "NADE.log_prob: argument 'x' must be a floating-point array"),
-        ("conditionals 1-D", lambda: model.conditionals(jnp.zeros(3)), ValueError, "NADE.conditionals: argument 'x' must have shape (batch, 3)"),
-        ("sample key", lambda: model.sample(1, 2), TypeError, "NADE.sample: argument 'key'"),
-        ("sample observed", lambda: model.sample(jax.random.key(0), 2, observed=(jnp.zeros((2, 4)), jnp.zeros(3, bool))), ValueError, "NADE.sample: argument 'observed values' must have shape (2, 3)"),
+        ("NADE rngs", lambda: NADE(3, 2, rngs=0), TypeError, "NADE: argument 'rngs' must be an nnx.Rngs"),
+        ("NADE no rngs", lambda: NADE(3, 2), TypeError, "rngs"),
+        ("NADE old key first", lambda: NADE(jax.random.key(0), 3, rngs=rngs), ValueError, "NADE: argument 'd' must be a positive int"),
+        ("NADE d", lambda: NADE(0, 2, rngs=rngs), ValueError, "NADE: argument 'd' must be a positive int"),
+        ("NADE hidden_size", lambda: NADE(3, 2.0, rngs=rngs), ValueError, "NADE: argument 'hidden_size' must be a positive int"),
         ("pre weight", lambda: nade_preactivations(jnp.zeros(3), c, x), ValueError, "nade_preactivations: argument 'weight' must have shape (H, D)"),
         ("pre bias", lambda: nade_preactivations(w, jnp.zeros(3), x), ValueError, "nade_preactivations: argument 'bias' must have shape (2,)"),
         ("pre x", lambda: nade_preactivations(w, c, jnp.zeros((4, 2))), ValueError, "nade_preactivations: argument 'x' must have shape (batch, 3)"),

@@ -4,7 +4,8 @@ Oracles: a midpoint sum over a 2-D grid (the density must integrate to one), ``j
 (the autoregressive property), the mixture parameters written out one dimension at a time in
 float64 NumPy with ``scipy.stats.norm`` densities, ``scipy.stats.kstest`` on the Rosenblatt
 transform u_i = F(x_i | x_<i) of the samples (uniform and independent iff the samples follow
-the model), and Gibbs' inequality (no model's NLL is below the data's entropy).
+the model), the one-pass mixture parameters against the sampler's recurrence run along the
+same vector, and Gibbs' inequality (no model's NLL is below the data's entropy).
 """
 
 from __future__ import annotations
@@ -19,13 +20,20 @@ from flax import nnx
 from support.bad_calls import assert_raises_naming, bad_calls
 
 from dgm_lib import toy2d, train
-from dgm_lib.autoregressive import RNADE, log_prob_from_mixtures, rnade_mixtures
+from dgm_lib.autoregressive import (
+    RNADE,
+    log_prob_from_mixtures,
+    rnade_mixtures,
+    teacher_forced_logits,
+)
 from dgm_lib.train import nll_loss
 
 
-def rnade(d: int, hidden: int = 6, k: int = 3, seed: int = 0, scale: float = 0.5) -> RNADE:
+def rnade(
+    d: int, hidden_size: int = 6, k: int = 3, seed: int = 0, scale: float = 0.5
+) -> RNADE:
     """An RNADE whose parameters are all N(0, scale^2) draws, none zero."""
-    model = RNADE(jax.random.key(seed), d, hidden, k)
+    model = RNADE(d, hidden_size, k, rngs=nnx.Rngs(seed))
     state = nnx.state(model, nnx.Param)
     leaves, treedef = jax.tree.flatten(state)
     rng = np.random.default_rng(seed + 100)
@@ -53,7 +61,7 @@ def test_rnade_density_integrates_to_one_over_a_grid() -> None:
 
 def test_rnade_conditionals_are_autoregressive() -> None:
     d = 4
-    model = rnade(d, hidden=8, seed=2, scale=1.0)
+    model = rnade(d, hidden_size=8, seed=2, scale=1.0)
     points = 2.0 * jax.random.normal(jax.random.key(3), (64, d))
     for name, jac in zip(
         ("logits", "means", "log_vars"),
@@ -67,7 +75,7 @@ def test_rnade_conditionals_are_autoregressive() -> None:
 
 def test_rnade_log_prob_equals_the_chain_rule_written_out_in_float64() -> None:
     d, h, k = 3, 5, 4
-    model = rnade(d, hidden=h, k=k, seed=4)
+    model = rnade(d, hidden_size=h, k=k, seed=4)
     w, c = np.asarray(model.weight[...], np.float64), np.asarray(model.bias[...], np.float64)
     v = np.asarray(model.out_weight[...], np.float64)
     b = np.asarray(model.out_bias[...], np.float64)
@@ -97,6 +105,18 @@ def test_rnade_samples_follow_the_density() -> None:
     assert st.kstest(conditional_cdf(model, other)[:, 0], "uniform").pvalue < 1e-6
 
 
+def test_the_recurrence_reads_the_one_pass_mixture_parameters() -> None:
+    """The sampler carries the running pre-activation; read along given data, it returns the
+    mixture parameters of the parallel pass, variable by variable."""
+    model = rnade(3, hidden_size=8, k=4, seed=16, scale=1.0)
+    x = 2.0 * jax.random.normal(jax.random.key(17), (6, 3))
+    read = teacher_forced_logits(model.recurrence(jnp.zeros_like(x)), x)
+    for name, got, want in zip(("logits", "means", "log_vars"), read, model.conditionals(x),
+                               strict=True):
+        assert got.shape == (6, 3, 4), name
+        np.testing.assert_allclose(got, want, atol=2e-5, err_msg=name)
+
+
 def test_rnade_sample_is_one_scan_over_dimensions() -> None:
     model = rnade(3, seed=15)
     jaxpr = str(jax.make_jaxpr(lambda k: model.sample(k, 4))(jax.random.key(0)))
@@ -118,7 +138,7 @@ def test_rnade_fit_compiles_once_and_its_nll_stays_above_the_entropy() -> None:
     name = "eight_gaussians"
     train_x = toy2d.sample(jax.random.key(11), name, 4_096)
     test_x = toy2d.sample(jax.random.key(12), name, 20_000)
-    model = RNADE(jax.random.key(13), 2, 32, 8)
+    model = RNADE(2, 32, 8, rngs=nnx.Rngs(13))
     before = -float(model.log_prob(test_x).mean())
     result = train.fit(model, nll_loss, train_x, key=jax.random.key(14), steps=400,
                        batch_size=256, optimizer=optax.adam(1e-2), steps_per_dispatch=200,
@@ -131,21 +151,26 @@ def test_rnade_fit_compiles_once_and_its_nll_stays_above_the_entropy() -> None:
 
 
 def _bad_calls():
-    model = RNADE(jax.random.key(0), 2, 3, 4)
+    rngs = nnx.Rngs(0)
+    model = RNADE(2, 3, 4, rngs=rngs)
     key = jax.random.key(0)
     w, c, v, b = jnp.zeros((3, 2)), jnp.zeros(3), jnp.zeros((2, 3, 12)), jnp.zeros((2, 12))
     x = jnp.zeros((5, 2))
     p = jnp.zeros((5, 2, 4))
     return [
-        ("RNADE key", lambda: RNADE(0, 2, 3, 4), TypeError, "RNADE: argument 'key'"),
-        ("RNADE d", lambda: RNADE(key, 0, 3, 4), ValueError, "RNADE: argument 'd' must be a positive int"),
-        ("RNADE components", lambda: RNADE(key, 2, 3, 0), ValueError, "RNADE: argument 'num_components'"),
+        ("RNADE rngs", lambda: RNADE(2, 3, 4, rngs=key), TypeError, "RNADE: argument 'rngs' must be an nnx.Rngs"),
+        ("RNADE no rngs", lambda: RNADE(2, 3, 4), TypeError, "rngs"),
+        ("RNADE d", lambda: RNADE(0, 3, 4, rngs=rngs), ValueError, "RNADE: argument 'd' must be a positive int"),
+        ("RNADE hidden_size", lambda: RNADE(2, 0, 4, rngs=rngs), ValueError, "RNADE: argument 'hidden_size' must be a positive int"),
+        ("RNADE components", lambda: RNADE(2, 3, 0, rngs=rngs), ValueError, "RNADE: argument 'num_components'"),
         ("log_prob shape", lambda: model.log_prob(jnp.zeros((5, 3))), ValueError, "RNADE.log_prob: argument 'x' must have shape (batch, 2)"),
         ("log_prob dtype", lambda: model.log_prob(jnp.zeros((5, 2), bool)), TypeError, "RNADE.log_prob: argument 'x' must be a floating-point array"),
         ("conditionals 1-D", lambda: model.conditionals(jnp.zeros(2)), ValueError, "RNADE.conditionals: argument 'x' must have shape (batch, 2)"),
         ("sample key", lambda: model.sample(3, 2), TypeError, "RNADE.sample: argument 'key'"),
         ("sample n", lambda: model.sample(key, -1), ValueError, "RNADE.sample: argument 'n' must be a positive int"),
         ("sample observed", lambda: model.sample(key, 2, observed=(jnp.zeros((3, 2)), jnp.zeros(2, bool))), ValueError, "RNADE.sample: argument 'observed values' must have shape (2, 2)"),
+        ("sample observed mask", lambda: model.sample(key, 2, observed=(jnp.zeros((2, 2)), jnp.zeros(2))), TypeError, "RNADE.sample: argument 'observed mask' must be a boolean array"),
+        ("recurrence canvas", lambda: model.recurrence(jnp.zeros((2, 3))), ValueError, "RNADE.recurrence: argument 'canvas' must have shape (batch, 2)"),
         ("mixtures out_weight", lambda: rnade_mixtures(w, c, jnp.zeros((2, 3, 10)), b, x), ValueError, "rnade_mixtures: argument 'out_weight' must have shape (2, 3, 3K)"),
         ("mixtures out_bias", lambda: rnade_mixtures(w, c, v, jnp.zeros((2, 9)), x), ValueError, "rnade_mixtures: argument 'out_bias' must have shape (2, 12)"),
         ("mixtures bias", lambda: rnade_mixtures(w, jnp.zeros(2), v, b, x), ValueError, "rnade_mixtures: argument 'bias' must have shape (3,)"),

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from support.bad_calls import assert_raises_naming, bad_calls
 
 from dgm_lib.background.bayesnet import (
     BayesNet,
@@ -23,10 +24,8 @@ from dgm_lib.background.bayesnet import (
     full_table_parameters,
     independent,
     joint_table,
-    log_joint,
     marginal,
     num_parameters,
-    sample,
     student_network,
     topological_order,
 )
@@ -98,7 +97,7 @@ def student() -> BayesNet:
 
 
 # --------------------------------------------------------------------------------------------
-# The chain rule: normalisation and log_joint
+# The chain rule: normalisation and BayesNet.log_prob
 # --------------------------------------------------------------------------------------------
 
 
@@ -120,46 +119,47 @@ def test_random_network_joint_sums_to_one_and_matches_brute_force(seed: int) -> 
     np.testing.assert_allclose(np.exp(np.asarray(log_p)), expected, rtol=2e-5, atol=1e-9)
 
 
-def test_student_log_joint_equals_product_of_textbook_cpd_entries(student: BayesNet) -> None:
+def test_student_log_prob_equals_product_of_textbook_cpd_entries(student: BayesNet) -> None:
     # Koller & Friedman's worked example (Section 3.2.1.2): P(i1, d0, g2, s1, l0) = 0.004608,
     # i.e. D=0, I=1, G=B (index 1), S=1, L=0 in our 0-based values.
     assert math.isclose(student_probability(0, 1, 1, 1, 0), 0.004608, rel_tol=1e-12)
     assignments = [(0, 1, 1, 1, 0), (0, 0, 0, 0, 0), (1, 1, 2, 1, 1), (1, 0, 2, 0, 0), (0, 1, 0, 1, 1)]
-    got = log_joint(student, jnp.array(assignments, dtype=jnp.int32))
+    got = student.log_prob(jnp.array(assignments, dtype=jnp.int32))
     expected = [math.log(student_probability(*x)) for x in assignments]
     np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-6)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_random_log_joint_equals_product_of_cpd_entries_and_the_joint_table(seed: int) -> None:
+def test_random_log_prob_equals_product_of_cpd_entries_and_the_joint_table(seed: int) -> None:
     cards, parents, cpds = random_spec(seed)
     net = bayes_net(cards, parents, cpds)
     oracle = brute_force_joint(cards, parents, cpds)
     x = np.array(list(oracle), dtype=np.int32)
-    got = np.asarray(log_joint(net, x))
+    got = np.asarray(net.log_prob(x))
     np.testing.assert_allclose(got, np.log([oracle[tuple(r)] for r in x]), rtol=1e-5)
-    # the gather (log_joint) and the broadcast (joint_table) are two separate code paths
+    # the gather (log_prob) and the broadcast (joint_table) are two separate code paths
     np.testing.assert_allclose(got, np.asarray(joint_table(net))[tuple(x.T)], rtol=1e-6)
 
 
-def test_log_joint_is_minus_infinity_outside_the_values(student: BayesNet) -> None:
+def test_log_prob_is_minus_infinity_outside_the_values(student: BayesNet) -> None:
     x = jnp.array([[0, 0, 3, 0, 0], [0, -1, 0, 0, 0], [2, 0, 0, 0, 0], [0, 0, 2, 1, 1]])
-    got = np.asarray(log_joint(student, x))
+    got = np.asarray(student.log_prob(x))
     assert np.all(np.isneginf(got[:3])) and np.isfinite(got[3])
 
 
-def test_log_joint_and_sample_run_under_jit(student: BayesNet) -> None:
+def test_log_prob_and_sample_run_under_jit(student: BayesNet) -> None:
     x = jnp.array([[0, 1, 1, 1, 0], [1, 0, 2, 0, 1]], dtype=jnp.int32)
-    np.testing.assert_array_equal(jax.jit(log_joint)(student, x), log_joint(student, x))
+    jitted_log_prob = jax.jit(lambda net, x: net.log_prob(x))
+    np.testing.assert_array_equal(jitted_log_prob(student, x), student.log_prob(x))
     key = jax.random.key(3)
-    jitted = jax.jit(sample, static_argnums=2)(key, student, 64)
-    np.testing.assert_array_equal(jitted, sample(key, student, 64))
+    jitted = jax.jit(lambda key, net: net.sample(key, 64))(key, student)
+    np.testing.assert_array_equal(jitted, student.sample(key, 64))
 
 
-def test_log_joint_is_differentiable_in_the_log_cpds(student: BayesNet) -> None:
+def test_log_prob_is_differentiable_in_the_log_cpds(student: BayesNet) -> None:
     # d/d log p(g | i, d) of sum_n log p(x_n) counts how often (i, d, g) occurs: autodiff oracle
     x = jnp.asarray(np.random.default_rng(5).integers(0, 2, size=(500, 5)), dtype=jnp.int32)
-    grads = jax.grad(lambda net: jnp.sum(log_joint(net, x)))(student)
+    grads = jax.grad(lambda net: jnp.sum(net.log_prob(x)))(student)
     g = student.index("G")
     counts = np.zeros((2, 2, 3))
     np.add.at(counts, (np.asarray(x[:, 1]), np.asarray(x[:, 0]), np.asarray(x[:, 2])), 1.0)
@@ -212,7 +212,7 @@ def frequencies(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 def test_enumeration_agrees_with_ancestral_sampling_on_the_student_network(student: BayesNet) -> None:
     n = 200_000
-    x = np.asarray(sample(jax.random.key(0), student, n))
+    x = np.asarray(student.sample(jax.random.key(0), n))
     assert x.shape == (n, 5) and x.dtype == np.int32
     for v, k in zip(student.variables, student.cardinalities, strict=True):
         freq = frequencies(x[:, [student.index(v)]], (k,))
@@ -232,7 +232,7 @@ def test_enumeration_agrees_with_ancestral_sampling_on_random_networks(seed: int
     cards, parents, cpds = random_spec(seed)
     net = bayes_net(cards, parents, cpds)
     n = 100_000
-    x = np.asarray(sample(jax.random.key(seed), net, n))
+    x = np.asarray(net.sample(jax.random.key(seed), n))
     exact = np.exp(np.asarray(joint_table(net), np.float64))
     assert_within_error_bars(frequencies(x, exact.shape), exact, n)
 
@@ -383,31 +383,36 @@ NET = student_network()
 KEY = jax.random.key(0)
 
 
-@pytest.mark.parametrize(
-    ("call", "error", "message"),
-    [
-        (lambda: log_joint(NET, jnp.zeros((3, 5))), TypeError, r"log_joint: argument 'x' must be an integer array; got dtype float32"),
-        (lambda: log_joint(NET, jnp.zeros((3, 4), jnp.int32)), ValueError, r"log_joint: argument 'x' must have shape \(batch, 5\); got shape \(3, 4\)"),
-        (lambda: log_joint(NET, jnp.zeros(5, jnp.int32)), ValueError, r"log_joint: argument 'x' must have shape \(batch, 5\); got shape \(5,\)"),
-        (lambda: log_joint({"D": 1}, jnp.zeros((1, 5), jnp.int32)), TypeError, r"log_joint: argument 'net' must be a BayesNet"),
-        (lambda: sample(0, NET, 3), TypeError, r"sample: argument 'key' must be a single random key"),
-        (lambda: sample(KEY, NET, 0), ValueError, r"sample: argument 'n' must be a positive int; got 0"),
-        (lambda: joint_table("student"), TypeError, r"joint_table: argument 'net' must be a BayesNet"),
-        (lambda: marginal(NET, "Grade"), ValueError, r"marginal: argument 'query_vars' names unknown variable 'Grade'; the network's variables are \('D', 'I', 'G', 'S', 'L'\)"),
-        (lambda: marginal(NET, ["G", "G"]), ValueError, r"marginal: argument 'query_vars' names a variable twice"),
-        (lambda: conditional(NET, "I", {"G": 3}), ValueError, r"conditional: evidence\['G'\] must be an int in \[0, 3\) \(the values of 'G'\); got 3"),
-        (lambda: conditional(NET, "I", {"I": 1}), ValueError, r"conditional: arguments 'query_vars' and 'evidence' must not share a variable"),
-        (lambda: conditional(NET, "I", [("G", 1)]), TypeError, r"conditional: argument 'evidence' must be a mapping"),
-        (lambda: independent(NET, "D", "D"), ValueError, r"independent: arguments 'a' and 'b' must not share a variable"),
-        (lambda: independent(NET, "D", "I", given="X"), ValueError, r"independent: argument 'given' names unknown variable 'X'"),
-        (lambda: independent(NET, "D", "I", tol=-1.0), ValueError, r"independent: argument 'tol' must be a non-negative number"),
-        (lambda: num_parameters(None), TypeError, r"num_parameters: argument 'net' must be a BayesNet"),
-        (lambda: full_table_parameters((2, 0)), ValueError, r"full_table_parameters: argument 'cardinalities\[1\]' must be a positive int; got 0"),
-        (lambda: full_table_parameters(3), TypeError, r"full_table_parameters: argument 'cardinalities' must be a non-empty sequence"),
-        (lambda: topological_order([("A", ())]), TypeError, r"topological_order: argument 'parents' must be a mapping"),
-        (lambda: NET.cpd("X"), ValueError, r"BayesNet.index: argument 'name' names unknown variable 'X'"),
-    ],
-)
+BAD_CALLS = [
+    ("BayesNet.log_prob 1", lambda: NET.log_prob(jnp.zeros((3, 5))), TypeError, "BayesNet.log_prob: argument 'x' must be an integer array; got dtype float32"),
+    ("BayesNet.log_prob 2", lambda: NET.log_prob(jnp.zeros((3, 4), jnp.int32)), ValueError, "BayesNet.log_prob: argument 'x' must have shape (batch, 5); got shape (3, 4)"),
+    ("BayesNet.log_prob 3", lambda: NET.log_prob(jnp.zeros(5, jnp.int32)), ValueError, "BayesNet.log_prob: argument 'x' must have shape (batch, 5); got shape (5,)"),
+    ("BayesNet.sample 1", lambda: NET.sample(0, 3), TypeError, "BayesNet.sample: argument 'key' must be a single random key"),
+    ("BayesNet.sample 2", lambda: NET.sample(KEY, 0), ValueError, "BayesNet.sample: argument 'n' must be a positive int; got 0"),
+    ("joint_table 1", lambda: joint_table("student"), TypeError, "joint_table: argument 'net' must be a BayesNet"),
+    ("marginal 1", lambda: marginal(NET, "Grade"), ValueError, "marginal: argument 'query_vars' names unknown variable 'Grade'; the network's variables are ('D', 'I', 'G', 'S', 'L')"),
+    ("marginal 2", lambda: marginal(NET, ["G", "G"]), ValueError, "marginal: argument 'query_vars' names a variable twice"),
+    ("conditional 1", lambda: conditional(NET, "I", {"G": 3}), ValueError, "conditional: evidence['G'] must be an int in [0, 3) (the values of 'G'); got 3"),
+    ("conditional 2", lambda: conditional(NET, "I", {"I": 1}), ValueError, "conditional: arguments 'query_vars' and 'evidence' must not share a variable"),
+    ("conditional 3", lambda: conditional(NET, "I", [("G", 1)]), TypeError, "conditional: argument 'evidence' must be a mapping"),
+    ("independent 1", lambda: independent(NET, "D", "D"), ValueError, "independent: arguments 'a' and 'b' must not share a variable"),
+    ("independent 2", lambda: independent(NET, "D", "I", given="X"), ValueError, "independent: argument 'given' names unknown variable 'X'"),
+    ("independent 3", lambda: independent(NET, "D", "I", tol=-1.0), ValueError, "independent: argument 'tol' must be a non-negative number"),
+    ("num_parameters 1", lambda: num_parameters(None), TypeError, "num_parameters: argument 'net' must be a BayesNet"),
+    ("full_table_parameters 1", lambda: full_table_parameters((2, 0)), ValueError, "full_table_parameters: argument 'cardinalities[1]' must be a positive int; got 0"),
+    ("full_table_parameters 2", lambda: full_table_parameters(3), TypeError, "full_table_parameters: argument 'cardinalities' must be a non-empty sequence"),
+    ("topological_order 1", lambda: topological_order([("A", ())]), TypeError, "topological_order: argument 'parents' must be a mapping"),
+    ("BayesNet.cpd 1", lambda: NET.cpd("X"), ValueError, "BayesNet.cpd: argument 'name' names unknown variable 'X'"),
+    ("BayesNet.index 1", lambda: NET.index("X"), ValueError, "BayesNet.index: argument 'name' names unknown variable 'X'"),
+    ("BayesNet.parents_of 1", lambda: NET.parents_of("X"), ValueError, "BayesNet.parents_of: argument 'name' names unknown variable 'X'"),
+    ("BayesNet 1", lambda: BayesNet(("A", "B"), (2,), ((), ()), ()), ValueError, "BayesNet: arguments 'variables', 'cardinalities' and 'parents' must have one entry per variable"),
+    ("BayesNet 2", lambda: BayesNet(["A"], (2,), ((),), ()), TypeError, "BayesNet: argument 'variables' must be a tuple"),
+    ("BayesNet 3", lambda: BayesNet(("A",), (0,), ((),), ()), ValueError, "BayesNet: argument 'cardinalities[0]' must be a positive int; got 0"),
+    ("BayesNet 4", lambda: BayesNet(("A", "B"), (2, 2), (("B",), ("C",)), ()), ValueError, "BayesNet: unknown parent 'C' of 'B'"),
+    ("BayesNet 5", lambda: BayesNet(("A", "B"), (2, 2), (("B",), ("A",)), ()), ValueError, "BayesNet: the graph has a directed cycle"),
+]
+
+
+@bad_calls(BAD_CALLS)
 def test_public_functions_reject_bad_arguments_with_a_clear_message(call, error, message) -> None:
-    with pytest.raises(error, match=message):
-        call()
+    assert_raises_naming(call, error, message)

@@ -18,11 +18,11 @@ from support.bad_calls import assert_raises_naming, bad_calls
 
 from dgm_lib.background import (
     LogisticRegression,
+    LogisticRegressionFit,
     NaiveBayes,
     accuracy,
     fit_logistic_regression,
     fit_naive_bayes,
-    naive_bayes_log_posterior,
 )
 
 
@@ -71,7 +71,7 @@ def test_naive_bayes_posterior_is_stable_with_many_features() -> None:
     rng = np.random.default_rng(3)
     x = (rng.random((50, 784)) < 0.3).astype(np.float32)
     y = (np.arange(50) % 2).astype(np.int32)
-    log_post = naive_bayes_log_posterior(fit_naive_bayes(x, y, 2), x)
+    log_post = fit_naive_bayes(x, y, 2).log_posterior(x)
     assert np.all(np.isfinite(np.asarray(log_post)))
     np.testing.assert_allclose(jax.nn.logsumexp(log_post, axis=1), 0.0, atol=1e-5)
 
@@ -83,7 +83,9 @@ def test_logistic_regression_matches_scikit_learn_at_the_same_regularisation() -
     result = fit_logistic_regression(
         jax.random.key(0), x, y, 3, l2=1.0 / (len(y) * c), steps=2_000, learning_rate=0.1
     )
-    assert result.traces == 1
+    assert isinstance(result, LogisticRegressionFit) and isinstance(result.model, LogisticRegression)
+    assert result.traces == 1 and result.losses.shape == (2_000,)
+    assert np.all(np.isfinite(result.losses))
     ours = np.exp(np.asarray(result.model.log_posterior(x)))
     np.testing.assert_allclose(ours, sk.predict_proba(x), atol=1e-3)
 
@@ -114,15 +116,18 @@ def _bad_calls():
         ("nb y range", lambda: fit_naive_bayes(x, y + 2, 2), ValueError, "fit_naive_bayes: argument 'y' must hold class indices in [0, 2)"),
         ("nb alpha", lambda: fit_naive_bayes(x, y, 2, alpha=-1.0), ValueError, "fit_naive_bayes: argument 'alpha'"),
         ("nb classes", lambda: fit_naive_bayes(x, y, 0), ValueError, "fit_naive_bayes: argument 'num_classes'"),
-        ("nb posterior x", lambda: nb.log_posterior(np.zeros((2, 4), np.float32)), ValueError, "naive_bayes_log_posterior: argument 'x' must have shape (batch, 3)"),
-        ("nb posterior model", lambda: naive_bayes_log_posterior("nb", x), TypeError, "naive_bayes_log_posterior: argument 'model' must be a NaiveBayes"),
+        ("nb posterior x", lambda: nb.log_posterior(np.zeros((2, 4), np.float32)), ValueError, "NaiveBayes.log_posterior: argument 'x' must have shape (batch, 3)"),
+        ("nb constructor", lambda: NaiveBayes(np.zeros(2, np.float32), np.zeros((3, 4), np.float32)), ValueError, "NaiveBayes: arguments 'log_prior' and 'logits' must have shapes (C,) and (C, D)"),
         ("lr posterior x", lambda: lr.log_posterior(np.zeros((2, 4), np.float32)), ValueError, "LogisticRegression.log_posterior: argument 'x' must have shape (batch, 3)"),
         ("lr constructor", lambda: LogisticRegression(0, 2), ValueError, "LogisticRegression: argument 'd'"),
+        ("lr constructor classes", lambda: LogisticRegression(3, 2.0), ValueError, "LogisticRegression: argument 'num_classes' must be a positive int"),
         ("fit lr key", lambda: fit_logistic_regression(0, x, y, 2), TypeError, "fit_logistic_regression: argument 'key'"),
         ("fit lr x", lambda: fit_logistic_regression(key, x[0], y, 2), ValueError, "fit_logistic_regression: argument 'x' must have shape (N, D)"),
         ("fit lr y", lambda: fit_logistic_regression(key, x, y[:2], 2), ValueError, "fit_logistic_regression: argument 'y' must have shape (4,)"),
         ("fit lr l2", lambda: fit_logistic_regression(key, x, y, 2, l2=-0.1), ValueError, "fit_logistic_regression: argument 'l2'"),
         ("fit lr steps", lambda: fit_logistic_regression(key, x, y, 2, steps=0), ValueError, "fit_logistic_regression: argument 'steps'"),
+        ("fit lr learning rate", lambda: fit_logistic_regression(key, x, y, 2, learning_rate=0.0), ValueError, "fit_logistic_regression: argument 'learning_rate' must be a number > 0"),
+        ("fit lr batch size", lambda: fit_logistic_regression(key, x, y, 2, batch_size=5), ValueError, "fit_logistic_regression: argument 'batch_size' (5) must be at most the number of examples (4)"),
         ("accuracy shapes", lambda: accuracy(np.zeros((4, 2), np.float32), y[:3]), ValueError, "accuracy: argument 'y' must have shape (4,)"),
         ("accuracy 1-D", lambda: accuracy(np.zeros(4, np.float32), y), ValueError, "accuracy: argument 'log_posterior' must have shape (N, C)"),
     ]

@@ -136,14 +136,16 @@ def test_bayes_network_counts_agree_with_the_bayesnet_module(n, k, m) -> None:
 
 
 BAD = [
-    ("full_joint n", lambda: pc.full_joint(0), "full_joint: argument 'n' must be a positive int"),
-    ("full_joint k", lambda: pc.full_joint(3, 1), "full_joint: argument 'k' (values per variable) must be at least 2"),
-    ("chain n", lambda: pc.chain_rule_tables(2.5), "chain_rule_tables: argument 'n' must be a positive int"),
-    ("bn parents", lambda: pc.bayes_net_max_parents(3, -1), "bayes_net_max_parents: argument 'parents' must be an int >= 0"),
-    ("markov k", lambda: pc.markov_chain(3, 0), "markov_chain: argument 'k' must be a positive int"),
-    ("independent n", lambda: pc.fully_independent(-2), "fully_independent: argument 'n' must be a positive int"),
-    ("logistic n", lambda: pc.logistic_conditionals(True), "logistic_conditionals: argument 'n' must be a positive int"),
-    ("neural hidden", lambda: pc.neural_conditionals(3, 0), "neural_conditionals: argument 'hidden' must be a positive int"),
+    ("full_joint d", lambda: pc.full_joint(0), "full_joint: argument 'd' must be a positive int"),
+    ("full_joint num_values", lambda: pc.full_joint(3, 1), "full_joint: argument 'num_values' must be at least 2"),
+    ("chain d", lambda: pc.chain_rule_tables(2.5), "chain_rule_tables: argument 'd' must be a positive int"),
+    ("bn parents", lambda: pc.bayes_net_max_parents(3, -1), "bayes_net_max_parents: argument 'num_parents' must be an int >= 0"),
+    ("markov num_values", lambda: pc.markov_chain(3, 0), "markov_chain: argument 'num_values' must be a positive int"),
+    ("independent d", lambda: pc.fully_independent(-2), "fully_independent: argument 'd' must be a positive int"),
+    ("logistic d", lambda: pc.logistic_conditionals(True), "logistic_conditionals: argument 'd' must be a positive int"),
+    ("neural d", lambda: pc.neural_conditionals(0, 2), "neural_conditionals: argument 'd' must be a positive int"),
+    ("chain values", lambda: pc.chain_rule_tables(3, 1), "chain_rule_tables: argument 'num_values' must be at least 2"),
+    ("neural hidden", lambda: pc.neural_conditionals(3, 0), "neural_conditionals: argument 'num_hidden' must be a positive int"),
 ]
 
 

@@ -292,6 +292,16 @@ def test_iwae_learning_rate_schedule_spans_3280_epochs():
     assert sum(3**i for i in range(8)) == L.IWAE_SETUP["epochs"]
 
 
+def test_vae_takes_the_iwae_setup_as_keyword_arguments():
+    setup = {name: L.IWAE_SETUP[name] for name in ("hidden_sizes", "latent_dim", "activation")}
+    model = L.VAE(d=12, **setup, rngs=nnx.Rngs(0))
+    assert (model.d, model.latent_dim, model.hidden_sizes) == (12, 50, (200, 200))
+    assert [layer.kernel.shape for layer in model.encoder.layers] == [(12, 200), (200, 200), (200, 100)]
+    assert [layer.kernel.shape for layer in model.decoder.layers] == [(50, 200), (200, 200), (200, 12)]
+    toy = L.LinearGaussianVAE(d=3, latent_dim=2, rngs=nnx.Rngs(0))
+    assert (toy.d, toy.latent_dim) == (3, 2) and toy.w.shape == (3, 2)
+
+
 def test_vae_sample_and_reconstruct_shapes_and_ranges():
     model = L.VAE(12, 3, (16,), rngs=nnx.Rngs(0))
     s = model.sample(KEY, 7)
@@ -329,17 +339,29 @@ _BAD = [
     ("VAE.sample", lambda: _M.sample(KEY, 0), "n"),
     ("VAE.reconstruct", lambda: _M.reconstruct(jnp.zeros((12,))), "x"),
     ("VAE", lambda: L.VAE(12, 3, activation="sigmoid", rngs=nnx.Rngs(0)), "activation"),
+    ("VAE", lambda: L.VAE(0, 3, rngs=nnx.Rngs(0)), "'d'"),
+    ("VAE", lambda: L.VAE(12, 2.5, rngs=nnx.Rngs(0)), "'latent_dim'"),
+    ("VAE", lambda: L.VAE(12, 3, 16, rngs=nnx.Rngs(0)), "'hidden_sizes'"),
+    ("VAE", lambda: L.VAE(12, 3, (16, 0), rngs=nnx.Rngs(0)), "'hidden_sizes'"),
+    ("VAE", lambda: L.VAE(12, 3, (16,), rngs=0), "'rngs'"),
+    ("vae_loss", lambda: L.vae_loss(_M, jnp.zeros((2, 11)), KEY), "'x'"),
+    ("vae_loss", lambda: L.vae_loss(_LG, jnp.zeros((2, 1)), KEY), "'model'"),
+    ("vae_loss", lambda: L.vae_loss(_M, jnp.zeros((2, 12)), 0), "'key'"),
+    ("iwae_loss", lambda: L.iwae_loss(2)(_M, jnp.zeros((2, 11)), KEY), "'x'"),
     ("iwae_loss", lambda: L.iwae_loss(0), "k"),
     ("LinearGaussianVAE.elbo", lambda: _LG.elbo(KEY, jnp.zeros((2, 1)), "neither"), "train"),
     ("LinearGaussianVAE.exact_elbo", lambda: _LG.exact_elbo(jnp.zeros((2, 3))), "x"),
     ("LinearGaussianVAE.log_prob", lambda: _LG.log_prob(jnp.zeros(2)), "x"),
     ("LinearGaussianVAE.encode", lambda: _LG.encode(jnp.zeros((2, 2))), "x"),
-    ("LinearGaussianVAE", lambda: L.LinearGaussianVAE(0, 1, rngs=nnx.Rngs(0)), "data_dim"),
+    ("LinearGaussianVAE", lambda: L.LinearGaussianVAE(0, 1, rngs=nnx.Rngs(0)), "'d'"),
+    ("LinearGaussianVAE", lambda: L.LinearGaussianVAE(1, 0, rngs=nnx.Rngs(0)), "'latent_dim'"),
+    ("LinearGaussianVAE", lambda: L.LinearGaussianVAE(1, 1, rngs=jax.random.key(0)), "'rngs'"),
+    ("VAE.log_weights", lambda: _M.log_weights(KEY, jnp.zeros((2, 12)), 0), "'k'"),
     ("iwae_learning_rate", lambda: L.iwae_learning_rate(0), "steps_per_epoch"),
 ]
 
 
-@pytest.mark.parametrize(("where", "call", "name"), _BAD, ids=[b[0] for b in _BAD])
+@pytest.mark.parametrize(("where", "call", "name"), _BAD, ids=[f"{b[0]} {i}" for i, b in enumerate(_BAD)])
 def test_wrong_arguments_raise_errors_naming_function_and_argument(where, call, name):
     with pytest.raises((ValueError, TypeError)) as info:
         call()

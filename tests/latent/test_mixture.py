@@ -1,4 +1,4 @@
-"""Properties of dgm_lib.mixture: the density agrees with scipy and integrates to one, samples
+"""Properties of dgm_lib.latent.mixture: the density agrees with scipy and integrates to one, samples
 follow it, responsibilities are Bayes' rule, maximum likelihood by fit recovers a known
 mixture, and bad arguments give errors that name the function and the argument."""
 
@@ -9,8 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from flax import nnx
 from scipy import special, stats
-from support.bad_calls import assert_raises_naming
+from support.bad_calls import assert_raises_naming, bad_calls
 
 from dgm_lib import train
 from dgm_lib.latent import mixture as mx
@@ -54,6 +55,13 @@ def test_log_prob_matches_scipy(k, d):
     ours = mx.GaussianMixture(*params).log_prob(x)
     assert ours.shape == (40,)
     np.testing.assert_allclose(np.asarray(ours, np.float64), oracle, rtol=1e-5, atol=1e-4)
+
+
+def test_sizes_are_named_d_and_num_components():
+    gmm = mx.GaussianMixture(*random_params(0, 3, 2))
+    assert (gmm.d, gmm.num_components) == (2, 3)
+    cond = mx.ConditionalGaussianMixture(*(np.stack([p, p]) for p in random_params(0, 3, 2)))
+    assert (cond.d, cond.num_components, cond.num_classes) == (2, 3, 2)
 
 
 def test_log_prob_integrates_to_one_on_a_grid():
@@ -124,7 +132,7 @@ def test_fit_recovers_a_two_component_mixture_up_to_label_switching():
     )
     n = 8000
     x = mx.GaussianMixture(*truth).sample(jax.random.key(0), n)
-    model = mx.GaussianMixture.from_data(jax.random.key(1), x, 2)
+    model = mx.GaussianMixture.from_data(x, 2, rngs=nnx.Rngs(1))
     steps = 1500  # a decaying step size, so the end point is the optimum, not Adam's jitter
     result = train.fit(
         model, train.nll_loss, x, key=jax.random.key(2), steps=steps, batch_size=500,
@@ -196,7 +204,7 @@ def test_conditional_from_data_starts_each_class_at_its_own_points():
     g = np.random.default_rng(6)
     x = np.concatenate([g.normal(-5, 1, (40, 2)), g.normal(5, 1, (40, 2))]).astype(np.float32)
     labels = np.repeat(np.arange(2, dtype=np.int32), 40)
-    model = mx.ConditionalGaussianMixture.from_data(jax.random.key(0), x, labels, 2, 4)
+    model = mx.ConditionalGaussianMixture.from_data(x, labels, 2, 4, rngs=nnx.Rngs(0))
     means = np.asarray(model.means[...])
     assert means.shape == (2, 4, 2)
     assert np.all(means[0] < 0) and np.all(means[1] > 0)
@@ -212,41 +220,51 @@ CGMM = mx.ConditionalGaussianMixture(*(np.stack([p, p]) for p in P))
 X = np.zeros((5, 2), np.float32)
 Y = np.zeros((5,), np.int32)
 KEY = jax.random.key(0)
+RNGS = nnx.Rngs(0)
 
 
-@pytest.mark.parametrize(
-    ("call", "error", "message"),
-    [
-        (lambda: mx.GaussianMixture(P[0][:, None], P[1], P[2]), ValueError, "GaussianMixture: argument 'logits' must have shape (K,)"),
-        (lambda: mx.GaussianMixture(P[0], P[1][:2], P[2]), ValueError, "GaussianMixture: argument 'means' must have shape (3, D)"),
-        (lambda: mx.GaussianMixture(P[0], P[1], P[2][:, :1]), ValueError, "GaussianMixture: argument 'log_vars' must have shape (3, 2)"),
-        (lambda: GMM.log_prob(np.zeros((5, 3), np.float32)), ValueError, "GaussianMixture.log_prob: argument 'x' must have shape (batch, 2)"),
-        (lambda: GMM.log_prob(np.zeros((2,), np.float32)), ValueError, "GaussianMixture.log_prob: argument 'x' must have shape (batch, 2)"),
-        (lambda: GMM.responsibilities(np.zeros((5, 1), np.float32)), ValueError, "GaussianMixture.responsibilities: argument 'x' must have shape (batch, 2)"),
-        (lambda: GMM.sample(KEY, 0), ValueError, "argument 'n' must be a positive int"),
-        (lambda: GMM.sample(0, 5), TypeError, "argument 'key'"),
-        (lambda: mx.log_responsibilities(X, P[0], P[1][:, :1], P[2]), ValueError, "log_responsibilities: argument 'means' must have shape (3, 2)"),
-        (lambda: mx.log_responsibilities(X[0], *P), ValueError, "log_responsibilities: argument 'x' must have shape (batch, D)"),
-        (lambda: mx.log_responsibilities(X, P[0], P[1], P[2].astype(np.int32)), TypeError, "log_responsibilities: argument 'log_vars' must be a floating-point array"),
-        (lambda: mx.initial_parameters(KEY, X, 6), ValueError, "initial_parameters: argument 'num_components' (6) must be at most the number of data points (5)"),
-        (lambda: mx.initial_parameters(KEY, X, 0), ValueError, "initial_parameters: argument 'num_components' must be a positive int"),
-        (lambda: mx.initial_parameters(KEY, X[0], 1), ValueError, "initial_parameters: argument 'x' must have shape (N, D)"),
-        (lambda: mx.initial_parameters(1, X, 1), TypeError, "initial_parameters: argument 'key'"),
-        (lambda: mx.GaussianMixture.from_data(KEY, X, 9), ValueError, "argument 'num_components' (9)"),
-        (lambda: mx.ConditionalGaussianMixture(P[0], P[1], P[2]), ValueError, "ConditionalGaussianMixture: argument 'logits' must have shape (C, K)"),
-        (lambda: mx.ConditionalGaussianMixture(P[0][None], P[1], P[2]), ValueError, "ConditionalGaussianMixture: argument 'means' must have shape (1, 3, D)"),
-        (lambda: CGMM.log_prob(X, Y[:4]), ValueError, "ConditionalGaussianMixture.log_prob: argument 'labels' must have shape (5,)"),
-        (lambda: CGMM.log_prob(X, Y.astype(np.float32)), TypeError, "ConditionalGaussianMixture.log_prob: argument 'labels' must be an integer array"),
-        (lambda: CGMM.log_prob(X[:, :1], Y), ValueError, "ConditionalGaussianMixture.log_prob: argument 'x' must have shape (batch, 2)"),
-        (lambda: CGMM.sample(KEY, 5, 2), ValueError, "ConditionalGaussianMixture.sample: argument 'label' must lie in [0, 2)"),
-        (lambda: CGMM.sample(KEY, 5, 0.5), TypeError, "ConditionalGaussianMixture.sample: argument 'label' must be an int"),
-        (lambda: mx.ConditionalGaussianMixture.from_data(KEY, X, Y + 2, 2, 1), ValueError, "ConditionalGaussianMixture.from_data: argument 'labels' must lie in [0, 2)"),
-        (lambda: mx.ConditionalGaussianMixture.from_data(KEY, X, Y[:3], 2, 1), ValueError, "ConditionalGaussianMixture.from_data: argument 'labels' must have shape (5,)"),
-        (lambda: mx.ConditionalGaussianMixture.from_data(KEY, X, Y, 0, 1), ValueError, "ConditionalGaussianMixture.from_data: argument 'num_classes' must be a positive int"),
-        (lambda: mx.ConditionalGaussianMixture.from_data(KEY, X, Y, 2, 1), ValueError, "ConditionalGaussianMixture.from_data: class 1 has 0 points, fewer than num_components (1)"),
-        (lambda: mx.ConditionalGaussianMixture.from_data(KEY, X, Y, 1, 0), ValueError, "ConditionalGaussianMixture.from_data: argument 'num_components' must be a positive int"),
-    ],
-)
+BAD_CALLS = [
+    ("GaussianMixture 1", lambda: mx.GaussianMixture(P[0][:, None], P[1], P[2]), ValueError, "GaussianMixture: argument 'logits' must have shape (K,)"),
+    ("GaussianMixture 2", lambda: mx.GaussianMixture(P[0], P[1][:2], P[2]), ValueError, "GaussianMixture: argument 'means' must have shape (3, D)"),
+    ("GaussianMixture 3", lambda: mx.GaussianMixture(P[0], P[1], P[2][:, :1]), ValueError, "GaussianMixture: argument 'log_vars' must have shape (3, 2)"),
+    ("GaussianMixture.log_prob 1", lambda: GMM.log_prob(np.zeros((5, 3), np.float32)), ValueError, "GaussianMixture.log_prob: argument 'x' must have shape (batch, 2)"),
+    ("GaussianMixture.log_prob 2", lambda: GMM.log_prob(np.zeros((2,), np.float32)), ValueError, "GaussianMixture.log_prob: argument 'x' must have shape (batch, 2)"),
+    ("GaussianMixture.responsibilities 1", lambda: GMM.responsibilities(np.zeros((5, 1), np.float32)), ValueError, "GaussianMixture.responsibilities: argument 'x' must have shape (batch, 2)"),
+    ("GaussianMixture.sample 1", lambda: GMM.sample(KEY, 0), ValueError, "GaussianMixture.sample: argument 'n' must be a positive int"),
+    ("GaussianMixture.sample 2", lambda: GMM.sample(0, 5), TypeError, "GaussianMixture.sample: argument 'key'"),
+    ("log_responsibilities 1", lambda: mx.log_responsibilities(X, P[0], P[1][:, :1], P[2]), ValueError, "log_responsibilities: argument 'means' must have shape (3, 2)"),
+    ("log_responsibilities 2", lambda: mx.log_responsibilities(X[0], *P), ValueError, "log_responsibilities: argument 'x' must have shape (batch, D)"),
+    ("log_responsibilities 3", lambda: mx.log_responsibilities(X, P[0], P[1], P[2].astype(np.int32)), TypeError, "log_responsibilities: argument 'log_vars' must be a floating-point array"),
+    ("initial_parameters 1", lambda: mx.initial_parameters(KEY, X, 6), ValueError, "initial_parameters: argument 'num_components' (6) must be at most the number of data points (5)"),
+    ("initial_parameters 2", lambda: mx.initial_parameters(KEY, X, 0), ValueError, "initial_parameters: argument 'num_components' must be a positive int"),
+    ("initial_parameters 3", lambda: mx.initial_parameters(KEY, X[0], 1), ValueError, "initial_parameters: argument 'x' must have shape (N, D)"),
+    ("initial_parameters 4", lambda: mx.initial_parameters(1, X, 1), TypeError, "initial_parameters: argument 'key'"),
+    ("ConditionalGaussianMixture 1", lambda: mx.ConditionalGaussianMixture(P[0], P[1], P[2]), ValueError, "ConditionalGaussianMixture: argument 'logits' must have shape (C, K)"),
+    ("ConditionalGaussianMixture 2", lambda: mx.ConditionalGaussianMixture(P[0][None], P[1], P[2]), ValueError, "ConditionalGaussianMixture: argument 'means' must have shape (1, 3, D)"),
+    ("ConditionalGaussianMixture.log_prob 1", lambda: CGMM.log_prob(X, Y[:4]), ValueError, "ConditionalGaussianMixture.log_prob: argument 'labels' must have shape (5,)"),
+    ("ConditionalGaussianMixture.log_prob 2", lambda: CGMM.log_prob(X, Y.astype(np.float32)), TypeError, "ConditionalGaussianMixture.log_prob: argument 'labels' must be an integer array"),
+    ("ConditionalGaussianMixture.log_prob 3", lambda: CGMM.log_prob(X[:, :1], Y), ValueError, "ConditionalGaussianMixture.log_prob: argument 'x' must have shape (batch, 2)"),
+    ("ConditionalGaussianMixture.sample 1", lambda: CGMM.sample(KEY, 5, 2), ValueError, "ConditionalGaussianMixture.sample: argument 'label' must lie in [0, 2)"),
+    ("ConditionalGaussianMixture.sample 2", lambda: CGMM.sample(KEY, 5, 0.5), TypeError, "ConditionalGaussianMixture.sample: argument 'label' must be an int"),
+    ("ConditionalGaussianMixture.from_data 1", lambda: mx.ConditionalGaussianMixture.from_data(X, Y + 2, 2, 1, rngs=RNGS), ValueError, "ConditionalGaussianMixture.from_data: argument 'labels' must lie in [0, 2)"),
+    ("ConditionalGaussianMixture.from_data 2", lambda: mx.ConditionalGaussianMixture.from_data(X, Y[:3], 2, 1, rngs=RNGS), ValueError, "ConditionalGaussianMixture.from_data: argument 'labels' must have shape (5,)"),
+    ("ConditionalGaussianMixture.from_data 3", lambda: mx.ConditionalGaussianMixture.from_data(X, Y, 0, 1, rngs=RNGS), ValueError, "ConditionalGaussianMixture.from_data: argument 'num_classes' must be a positive int"),
+    ("ConditionalGaussianMixture.from_data 4", lambda: mx.ConditionalGaussianMixture.from_data(X, Y, 2, 1, rngs=RNGS), ValueError, "ConditionalGaussianMixture.from_data: class 1 has 0 points, fewer than num_components (1)"),
+    ("ConditionalGaussianMixture.from_data 5", lambda: mx.ConditionalGaussianMixture.from_data(X, Y, 1, 0, rngs=RNGS), ValueError, "ConditionalGaussianMixture.from_data: argument 'num_components' must be a positive int"),
+    ("GaussianMixture.from_data 1", lambda: mx.GaussianMixture.from_data(X, 9, rngs=RNGS), ValueError, "GaussianMixture.from_data: argument 'num_components' (9) must be at most the number of data points (5)"),
+    ("GaussianMixture.from_data 2", lambda: mx.GaussianMixture.from_data(X, 0, rngs=RNGS), ValueError, "GaussianMixture.from_data: argument 'num_components' must be a positive int"),
+    ("GaussianMixture.from_data 3", lambda: mx.GaussianMixture.from_data(X[0], 1, rngs=RNGS), ValueError, "GaussianMixture.from_data: argument 'x' must have shape (N, D)"),
+    ("GaussianMixture.from_data 4", lambda: mx.GaussianMixture.from_data(X, 2, rngs=KEY), TypeError, "GaussianMixture.from_data: argument 'rngs' must be an nnx.Rngs"),
+    ("ConditionalGaussianMixture.from_data 6", lambda: mx.ConditionalGaussianMixture.from_data(X, Y, 1, 1, rngs=0), TypeError, "ConditionalGaussianMixture.from_data: argument 'rngs' must be an nnx.Rngs"),
+    ("ConditionalGaussianMixture.from_data 7", lambda: mx.ConditionalGaussianMixture.from_data(X[:, 0], Y, 1, 1, rngs=RNGS), ValueError, "ConditionalGaussianMixture.from_data: argument 'x' must have shape (N, D)"),
+    ("ConditionalGaussianMixture 3", lambda: mx.ConditionalGaussianMixture(P[0][None], P[1][None], P[2][None, :, :1]), ValueError, "ConditionalGaussianMixture: argument 'log_vars' must have shape (1, 3, 2)"),
+    ("GaussianMixture 4", lambda: mx.GaussianMixture(P[0].astype(np.int32), P[1], P[2]), TypeError, "GaussianMixture: argument 'logits' must be a floating-point array"),
+    ("ConditionalGaussianMixture.sample 3", lambda: CGMM.sample(0, 5, 0), TypeError, "ConditionalGaussianMixture.sample: argument 'key'"),
+    ("ConditionalGaussianMixture.sample 4", lambda: CGMM.sample(KEY, 0, 0), ValueError, "ConditionalGaussianMixture.sample: argument 'n' must be a positive int"),
+]
+
+
+@bad_calls(BAD_CALLS)
 def test_bad_arguments_raise_clear_errors(call, error, message):
     assert_raises_naming(call, error, message)
 
