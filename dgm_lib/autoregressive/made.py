@@ -1,19 +1,10 @@
 r"""MADE, the masked autoencoder for distribution estimation (Germain et al., 2015).
 
 An ordinary MLP from :math:`x \in \{0,1\}^D` to ``D`` logits becomes autoregressive once
-some of its weights are multiplied by zero. Give every unit a *degree*: input :math:`x_j` has
-degree :math:`m^0(j) =` its position in the ordering (``1..D``); a hidden unit has a degree
-:math:`m^l(k) \in \{1, \dots, D-1\}`, the number of inputs it may see. The masks are
-
-.. math:: M^l_{k' k} = 1\bigl[m^l(k) \ge m^{l-1}(k')\bigr] \ \text{(hidden layers)}, \qquad
-          M^{\mathrm{out}}_{k i} = 1\bigl[m^0(i) > m^L(k)\bigr] \ \text{(output, STRICT)},
-
-(row = input unit, column = output unit, the layout of ``x @ W``). A path from input
-:math:`j` to output :math:`i` exists only if :math:`m^0(j) \le m^1 \le \dots \le m^L <
-m^0(i)`: output :math:`i` sees only the variables before it in the ordering, so the product of
-the masks is strictly triangular in that ordering (:func:`mask_connectivity`,
-:func:`autoregressive_violations`). With ``>=`` in the output layer, output :math:`i` would see
-:math:`x_i` itself and the model would no longer be normalised.
+some of its weights are multiplied by zero: masks built from the *degrees* of the units
+(:mod:`dgm_lib.masks`, shared with MAF), whose product is strictly triangular in the ordering,
+so output :math:`i` sees only the variables before it (:func:`dgm_lib.masks.mask_connectivity`,
+:func:`dgm_lib.masks.autoregressive_violations`).
 
 Order- and connectivity-agnostic training: a :class:`MADE` holds ``M`` sets of degrees (one
 ordering and one set of hidden degrees each) and shares ONE set of weights among them. Each

@@ -70,8 +70,7 @@ def checkerboard_mask(height: int, width: int, channels: int, parity: int | Arra
         float32 array of shape ``(height, width, channels)``, entries 0 or 1.
     """
     where = "checkerboard_mask"
-    h, w, c = (check_positive_int(where, n, v) for n, v in
-               (("height", height), ("width", width), ("channels", channels)))
+    h, w, c = _check_image_size(where, height, width, channels)
     parity = _check_parity(where, parity)
     rows, cols = jnp.meshgrid(jnp.arange(h), jnp.arange(w), indexing="ij")
     board = ((rows + cols + parity) % 2 == 0).astype(jnp.float32)
@@ -92,9 +91,13 @@ def channel_mask(height: int, width: int, channels: int, parity: int | Array) ->
         float32 array of shape ``(height, width, channels)``, entries 0 or 1.
     """
     where = "channel_mask"
-    h, w, c = (check_positive_int(where, n, v) for n, v in
-               (("height", height), ("width", width), ("channels", channels)))
+    h, w, c = _check_image_size(where, height, width, channels)
     return jnp.broadcast_to(_half_mask(c, _check_parity(where, parity)), (h, w, c))
+
+
+def _check_image_size(where: str, height: int, width: int, channels: int) -> tuple[int, ...]:
+    sizes = {"height": height, "width": width, "channels": channels}
+    return tuple(check_positive_int(where, name, v) for name, v in sizes.items())
 
 
 def _check_parity(where: str, parity: int | Array) -> Array:
