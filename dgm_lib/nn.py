@@ -26,7 +26,6 @@ __all__ = [
     "normal_init",
 ]
 
-__all__ = ["ACTIVATIONS", "MLP", "Frozen", "host_rng", "normal_init"]
 
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
     "tanh": jnp.tanh,

@@ -63,10 +63,10 @@ __all__ = [
 ]
 
 MNIST_HIDDEN_SIZES: tuple[int, ...] = (500,)
-"""The paper's basic binarized-MNIST MADE: one hidden layer of 500 ReLU units."""
+"""The paper's basic binarized-MNIST MADE, one hidden layer of 500 ReLU units."""
 
 MNIST_BEST_HIDDEN_SIZES: tuple[int, ...] = (8000, 8000)
-"""The paper's best binarized-MNIST MADE: two hidden layers of 8000 units each (trained with
+"""The paper's best binarized-MNIST MADE, two hidden layers of 8000 units each (trained with
 :data:`MNIST_BEST_NUM_MASKS` masks and Adagrad at :data:`MNIST_BEST_LEARNING_RATE`; the
 command line in the authors' code release, mgermain/MADE)."""
 

@@ -62,6 +62,8 @@ __all__ = [
 ]
 
 MASK_TYPES = ("A", "B")
+"""The mask types of :func:`pixelcnn_mask`, ``"A"`` for the first layer (the centre pixel
+hidden) and ``"B"`` for every later one (the centre pixel seen)."""
 
 
 def _check_mask_type(where: str, name: str, mask_type: object) -> str:

@@ -57,7 +57,7 @@ __all__ = [
 ]
 
 MAX_JOINT_SIZE = 2**22
-"""The most joint outcomes exact enumeration visits: 2**22 float32 entries take 16 MB."""
+"""The most joint outcomes exact enumeration visits (:math:`2^{22}` float32 entries take 16 MB)."""
 
 
 # --------------------------------------------------------------------------------------------

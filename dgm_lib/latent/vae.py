@@ -44,7 +44,7 @@ IWAE_SETUP = {
     "batch_size": 20,
     "epochs": 3280,
 }
-"""The one-stochastic-layer configuration of Burda et al. (2016): 784-200-200-50 with tanh,
+"""The one-stochastic-layer configuration of Burda et al. (2016), 784-200-200-50 with tanh,
 minibatches of 20, 3280 epochs (papers.md section 1c). The keys ``hidden_sizes``,
 ``latent_dim`` and ``activation`` are :class:`VAE`'s arguments."""
 
