@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up what the book needs, idempotently: a virtual environment in .venv with the exact pins
 # of requirements.txt and dgm_lib installed editable; Debian's dataset-fashion-mnist where apt
-# can install it. Sourced by build.sh and test.sh, so neither needs a step beforehand.
+# can install it; MathJax from the npm registry into _vendor/mathjax. Sourced by build.sh and
+# test.sh, so neither needs a step beforehand.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"
@@ -39,6 +40,37 @@ if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null 2
     { $sudo apt-get update -qq && $sudo apt-get install -y -qq dataset-fashion-mnist; } >/dev/null 2>&1 \
       || echo "setup: could not install dataset-fashion-mnist; the book falls back to other data"
   fi
+fi
+
+# MathJax served by the site itself, never from a CDN (offline readers, closed networks): the
+# pinned npm package, its TeX-to-HTML bundle with the fonts and extensions it loads, copied
+# into _vendor/mathjax (ignored by git; the build copies it to the site's mathjax/) through a
+# temporary folder, so a failed copy leaves nothing half-written. Not _static: Jupyter Book
+# would add every .js file there to every page.
+mathjax_version="3.2.2"
+mathjax="$root/_vendor/mathjax"
+if [ "$(cat "$mathjax/VERSION" 2>/dev/null)" != "$mathjax_version" ]; then
+  if ! command -v npm >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+    echo "setup: installing Debian's npm for MathJax"
+    { apt-get update -qq && apt-get install -y -qq npm; } >/dev/null 2>&1 || true
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "setup: npm is missing; install Node.js and npm (Debian: apt-get install npm) so the book can serve MathJax itself" >&2
+    exit 1
+  fi
+  echo "setup: installing mathjax@$mathjax_version from the npm registry into _vendor/mathjax"
+  if ! npm install --silent --no-audit --no-fund --prefix "$venv/npm" "mathjax@$mathjax_version" >/dev/null 2>&1; then
+    echo "setup: npm could not install mathjax@$mathjax_version (is the npm registry reachable?)" >&2
+    exit 1
+  fi
+  mkdir -p "$root/_vendor"
+  staging="$(mktemp -d "$root/_vendor/.mathjax.XXXXXX")"
+  es5="$venv/npm/node_modules/mathjax/es5"
+  cp -r "$es5/tex-chtml.js" "$es5/input" "$es5/output" "$es5/a11y" "$es5/ui" "$staging/"
+  rm -rf "$staging/output/svg" "$staging/output/svg.js"
+  echo "$mathjax_version" > "$staging/VERSION"
+  rm -rf "$mathjax"
+  mv "$staging" "$mathjax"
 fi
 
 # The fixed binarized MNIST: a verified copy sits in ../shared/data in this project's CI.

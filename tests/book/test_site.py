@@ -86,3 +86,18 @@ def test_execution_status_names_budget_and_devices(site: Path) -> None:
     pasted = re.findall(r'class="pasted-text">([^<]*)<', html)
     assert "smoke" in pasted, "the status page must show the budget each chapter ran with"
     assert any(p.startswith("cpu:") for p in pasted), "the status page must show the devices"
+
+
+def test_pages_load_nothing_from_another_host(site: Path) -> None:
+    """Scripts, styles, fonts and images, MathJax included, come from the site itself, so the
+    book reads offline: no <script src>, <link href> or <img src> names another host."""
+    pages = sorted(site.rglob("*.html"))
+    assert len(pages) > len(CHAPTERS)
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        remote = re.findall(r'<(?:script|link|img)\b[^>]*\b(?:src|href)="((?:https?:)?//[^"]*)"', html)
+        assert not remote, f"{page.relative_to(site)} loads {remote[:3]}"
+    chapter = (site / "chapters" / f"{CHAPTERS[0].stem}.html").read_text(encoding="utf-8")
+    mathjax = re.search(r'<script[^>]*src="([^"?]*tex-chtml\.js)[^"]*"', chapter)
+    assert mathjax, "no MathJax script on a chapter page"
+    assert (site / "chapters" / mathjax.group(1)).resolve().is_file(), mathjax.group(1)
