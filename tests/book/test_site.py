@@ -101,3 +101,13 @@ def test_pages_load_nothing_from_another_host(site: Path) -> None:
     mathjax = re.search(r'<script[^>]*src="([^"?]*tex-chtml\.js)[^"]*"', chapter)
     assert mathjax, "no MathJax script on a chapter page"
     assert (site / "chapters" / mathjax.group(1)).resolve().is_file(), mathjax.group(1)
+
+
+def test_no_page_repeats_a_script(site: Path) -> None:
+    """A repeated inline script (sphinx-thebe's ``const THEBE_JS_URL``) is a console error
+    in the browser; every script appears once on every page."""
+    for page in sorted(site.rglob("*.html")):
+        html = page.read_text(encoding="utf-8")
+        scripts = re.findall(r"<script\b[^>]*>.*?</script>", html, re.S)
+        repeated = {s[:80] for s in scripts if scripts.count(s) > 1}
+        assert not repeated, f"{page.relative_to(site)} repeats {sorted(repeated)[:2]}"
