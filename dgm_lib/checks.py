@@ -23,6 +23,7 @@ __all__ = [
     "check_array",
     "check_axis",
     "check_broadcastable",
+    "check_callable",
     "check_event_shape",
     "check_hidden_sizes",
     "check_int_at_least",
@@ -170,10 +171,13 @@ def check_hidden_sizes(where: str, hidden_sizes: Any) -> tuple[int, ...]:
 
 def check_order(where: str, order: Any, d: int) -> jax.Array:
     """An ordering of ``d`` variables as int32 ``(d,)``: ``None`` is the natural order;
-    anything else must be a permutation of ``0..d-1``."""
+    anything else must be a permutation of ``0..d-1`` (a traced ordering can only have its
+    shape and dtype checked)."""
     if order is None:
         return jnp.arange(d, dtype=jnp.int32)
     order = check_array(where, "order", order, shape=(d,), kind="int")
+    if isinstance(order, jax.core.Tracer):  # traced (e.g. from a traced mask index)
+        return order.astype(jnp.int32)
     if sorted(int(i) for i in order) != list(range(d)):
         raise ValueError(
             f"{where}: argument 'order' must be a permutation of 0, ..., {d - 1}; got {order}"
@@ -249,3 +253,11 @@ def check_positive_float(where: str, name: str, value: Any) -> float:
             f"{where}: argument '{name}' must be a finite number > 0; got {value!r}"
         )
     return float(value)
+
+
+def check_callable(where: str, name: str, fn: Any, what: str = "a callable") -> Any:
+    """Check that ``fn`` is callable; ``what`` says what kind, e.g. ``"a callable (n, D) ->
+    (n, D)"``."""
+    if not callable(fn):
+        raise TypeError(f"{where}: argument '{name}' must be {what}; got {type(fn).__name__}")
+    return fn

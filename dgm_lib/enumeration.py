@@ -18,7 +18,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from .checks import check_array, check_positive_int
+from .checks import check_array, check_callable, check_positive_int
 
 __all__ = [
     "MAX_BINARY_DIM",
@@ -46,11 +46,6 @@ def _check_d(where: str, d: int) -> int:
             "float32). Estimate by sampling instead."
         )
     return d
-
-
-def _check_callable(where: str, name: str, fn: object) -> None:
-    if not callable(fn):
-        raise TypeError(f"{where}: argument '{name}' must be a callable; got {type(fn).__name__}")
 
 
 @partial(jax.jit, static_argnums=0)
@@ -82,7 +77,7 @@ def all_binary_vectors(d: int) -> jax.Array:
 
 def _log_masses(where: str, log_prob: BatchFn, d: int) -> tuple[jax.Array, jax.Array]:
     d = _check_d(where, d)
-    _check_callable(where, "log_prob", log_prob)
+    check_callable(where, "log_prob", log_prob)
     x = all_binary_vectors(d)
     lp = check_array(where, "log_prob(x)", log_prob(x), shape=(2**d,), kind="float")
     return x, lp
@@ -128,7 +123,7 @@ def expectation_over_binary(log_prob: BatchFn, g: BatchFn, d: int) -> jax.Array:
     """
     where = "expectation_over_binary"
     x, lp = _log_masses(where, log_prob, d)
-    _check_callable(where, "g", g)
+    check_callable(where, "g", g)
     gx = check_array(where, "g(x)", g(x), shape=(2**d,), kind="number")
     return jnp.sum(jnp.exp(lp) * gx.astype(jnp.float32))
 
@@ -166,7 +161,7 @@ def log_pushforward_over_binary(
     where = "log_pushforward_over_binary"
     num_values = check_positive_int(where, "num_values", num_values)
     x, lp = _log_masses(where, log_prob, d)
-    _check_callable(where, "statistic", statistic)
+    check_callable(where, "statistic", statistic)
     y = check_array(where, "statistic(x)", statistic(x), shape=(2**d,), kind="int")
     low, high = int(jnp.min(y)), int(jnp.max(y))
     if low < 0 or high >= num_values:

@@ -44,7 +44,7 @@ from flax import nnx
 from jax import lax
 
 from .. import probability as prob
-from ..checks import check_array, check_key, check_order, check_positive_int
+from ..checks import check_array, check_callable, check_key, check_order, check_positive_int
 
 Array = jax.Array
 
@@ -83,19 +83,6 @@ def check_observed(where: str, observed: Any, n: int, d: int) -> tuple[Array, Ar
         mask = jnp.broadcast_to(mask, (n, d))
     mask = check_array(where, "observed mask", mask, shape=(n, d), kind="bool")
     return values.astype(jnp.float32), mask
-
-
-def _check_order(where: str, order: Any, d: int) -> Array:
-    """:func:`dgm_lib.checks.check_order`, except that a traced order (MADE's ordering of a
-    traced mask index) can only have its shape and dtype checked."""
-    if isinstance(order, jax.core.Tracer):
-        return check_array(where, "order", order, shape=(d,), kind="int").astype(jnp.int32)
-    return check_order(where, order, d)
-
-
-def _check_callable(where: str, name: str, fn: Any, what: str) -> None:
-    if not callable(fn):
-        raise TypeError(f"{where}: argument '{name}' must be {what}; got {type(fn).__name__}")
 
 
 def _check_recurrence(where: str, recurrence: Any) -> Recurrence:
@@ -171,7 +158,7 @@ def canvas_recurrence(conditionals: Conditionals, canvas: Array) -> Recurrence:
         a :class:`Recurrence` whose state is the canvas.
     """
     where = "canvas_recurrence"
-    _check_callable(where, "conditionals", conditionals, "a callable (n, D) -> (n, D)")
+    check_callable(where, "conditionals", conditionals, "a callable (n, D) -> (n, D)")
     return _canvas_recurrence(conditionals, check_array(where, "canvas", canvas, shape=("n", "D")))
 
 
@@ -224,8 +211,8 @@ def scan_sample(
     recurrence = _check_recurrence(where, recurrence)
     values = check_array(where, "values", values, shape=("n", "D"))
     mask = check_array(where, "mask", mask, shape=values.shape, kind="bool")
-    order = _check_order(where, order, values.shape[1])
-    _check_callable(where, "draw", draw, "a callable (key, params) -> (n,)")
+    order = check_order(where, order, values.shape[1])
+    check_callable(where, "draw", draw, "a callable (key, params) -> (n,)")
     return _scan_sample(key, recurrence, values, mask, order, draw)
 
 
@@ -322,7 +309,7 @@ def sample_autoregressive(
     """
     where = "sample_autoregressive"
     key = check_key(where, key)
-    _check_callable(where, "conditionals", conditionals, "a callable (n, d) -> (n, d)")
+    check_callable(where, "conditionals", conditionals, "a callable (n, d) -> (n, d)")
     n = check_positive_int(where, "n", n)
     d = check_positive_int(where, "d", d)
     values, mask = check_observed(where, observed, n, d)

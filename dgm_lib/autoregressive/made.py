@@ -191,9 +191,6 @@ class MADE(AutoregressiveBernoulli):
 
     # ---------------------------------------------------------------- public, checked
 
-    def _check_x(self, method: str, x: Array, name: str = "x") -> Array:
-        return check_array(f"MADE.{method}", name, x, shape=("batch", self.d))
-
     def masks(self, mask_index: int | Array = 0) -> list[Array]:
         """The float32 masks of ordering ``mask_index``, shapes ``(D, H_1), ..., (H_L, D)``."""
         return self._masks(_check_mask_index("MADE.masks", mask_index, self.num_masks))
