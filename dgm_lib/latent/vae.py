@@ -127,6 +127,9 @@ class VAE(nnx.Module):
         log_qz = prob.log_diag_normal(z, mean, log_var)
         return log_px, log_pz, log_qz, (mean, log_var)
 
+    def _log_w(self, key: Array, x: Array, k: int) -> Array:
+        return log_weights(*self._log_weights(key, x, k)[:3])
+
     def _elbo_terms(self, key: Array, x: Array, k: int) -> ElboTerms:
         log_px, _, _, (mean, log_var) = self._log_weights(key, x, k)
         return elbo_terms_analytic(log_px, mean, log_var)
@@ -151,7 +154,7 @@ class VAE(nnx.Module):
         where = "VAE.log_weights"
         key = check_key(where, key)
         x, k = self._x(where, x), check_positive_int(where, "k", k)
-        return log_weights(*self._log_weights(key, x, k)[:3])
+        return self._log_w(key, x, k)
 
     def elbo(self, key: Array, x: Array) -> Array:
         r"""One-sample ELBO :math:`\log p(x \mid z) + \log p(z) - \log q(z \mid x)`,
@@ -176,7 +179,7 @@ class VAE(nnx.Module):
         where = "VAE.iwae_bound"
         key = check_key(where, key)
         x, k = self._x(where, x), check_positive_int(where, "k", k)
-        return iwae_bound(log_weights(*self._log_weights(key, x, k)[:3]))
+        return iwae_bound(self._log_w(key, x, k))
 
     def log_prob_is(self, key: Array, x: Array, k: int, chunk: int = 500) -> Array:
         r"""Importance-sampled :math:`\log p(x) \approx \log\frac1k\sum_{i=1}^k w_i` with
@@ -195,7 +198,7 @@ class VAE(nnx.Module):
         n_chunks = -(-k // c)
 
         def body(acc: Array, i: Array) -> tuple[Array, None]:
-            lw = log_weights(*self._log_weights(jax.random.fold_in(key, i), x, c)[:3])
+            lw = self._log_w(jax.random.fold_in(key, i), x, c)
             keep = (i * c + jnp.arange(c)) < k  # the last chunk may run past k
             lse = jax.nn.logsumexp(jnp.where(keep[:, None], lw, -jnp.inf), axis=0)
             return jnp.logaddexp(acc, lse), None
@@ -244,8 +247,7 @@ def iwae_loss(k: int) -> Callable[[VAE, Array, Array], Array]:
     def loss(model: VAE, batch: Array, key: Array) -> Array:
         where = "iwae_loss"
         model, key = _check_vae(where, model), check_key(where, key)
-        parts = model._log_weights(key, model._x(where, batch), k)[:3]
-        return -jnp.mean(iwae_surrogate(log_weights(*parts)))
+        return -jnp.mean(iwae_surrogate(model._log_w(key, model._x(where, batch), k)))
 
     return loss
 
