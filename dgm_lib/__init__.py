@@ -3,14 +3,17 @@
 A shared foundation at the top: ``probability`` (densities, samplers, KLs), ``estimators``
 (Monte Carlo with error bars), ``checks``, ``masks`` (MADE degrees and masks), ``nn`` (one MLP,
 initialisers, ``Frozen``), ``enumeration``, ``empirical``, ``data``, ``toy2d``, ``train`` (one
-``fit`` loop, one ``nll_loss``), ``metrics``, ``plot``, ``budgets`` and ``book`` (what a chapter
-runs first, its timer, its compiled model methods). Then one subpackage per part of the course:
-``background``, ``autoregressive``, ``latent``, ``flows``. Chapters start with
+``fit`` loop, one ``nll_loss``), ``metrics``, ``plot``, ``budgets``, ``book`` (what a chapter
+runs first, its timer, its compiled model methods), ``samplers`` (scanned Markov chains:
+Gibbs, ULA, MALA), ``ais`` (annealed importance sampling) and ``score_matching``. Then one
+subpackage per part of the course: ``background``, ``autoregressive``, ``latent``, ``flows``,
+``energy``. Chapters start with
 ``dgm_lib.start_chapter()`` and size their experiments with
 ``dgm_lib.pick(smoke=..., cpu=..., gpu=...)``.
 """
 
 from . import (
+    ais,
     autoregressive,
     background,
     book,
@@ -18,6 +21,7 @@ from . import (
     checks,
     data,
     empirical,
+    energy,
     enumeration,
     estimators,
     flows,
@@ -27,6 +31,8 @@ from . import (
     nn,
     plot,
     probability,
+    samplers,
+    score_matching,
     toy2d,
     train,
 )
@@ -34,6 +40,7 @@ from .book import glue, run_info, start_chapter
 from .budgets import budget, pick
 
 __all__ = [
+    "ais",
     "autoregressive",
     "background",
     "book",
@@ -42,6 +49,7 @@ __all__ = [
     "checks",
     "data",
     "empirical",
+    "energy",
     "enumeration",
     "estimators",
     "flows",
@@ -54,6 +62,8 @@ __all__ = [
     "plot",
     "probability",
     "run_info",
+    "samplers",
+    "score_matching",
     "start_chapter",
     "toy2d",
     "train",

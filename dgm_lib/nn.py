@@ -31,6 +31,7 @@ ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
     "tanh": jnp.tanh,
     "relu": jax.nn.relu,
     "softplus": jax.nn.softplus,
+    "silu": jax.nn.silu,
 }
 """The hidden activations an :class:`MLP` accepts, by name."""
 

@@ -1,0 +1,64 @@
+r"""Noise-contrastive estimation (Gutmann and Hyvarinen 2010): learn an unnormalised model by
+telling data from noise.
+
+Draw :math:`\nu` noise points from a density :math:`q` we can evaluate and sample for every
+data point, and let the model :math:`\log p_\theta(x) = -E_\theta(x) - c`, with the log
+normaliser :math:`c` a free parameter, classify them by Bayes' rule: the posterior that
+:math:`x` is data is :math:`\sigma(G_\theta(x))` with
+
+.. math:: G_\theta(x) = \log p_\theta(x) - \log(\nu\, q(x)).
+
+Logistic regression maximises
+
+.. math:: \mathcal L(\theta) = \mathbb E_{x \sim p}\left[\log \sigma(G_\theta(x))\right] +
+          \nu\, \mathbb E_{y \sim q}\left[\log \sigma(-G_\theta(y))\right],
+
+whose maximiser over all functions is :math:`\log p_\theta = \log p` wherever :math:`q > 0`:
+the classifier can only be Bayes-optimal if the model is the data density, normalised. So
+:math:`c` converges to :math:`\log Z`, and no sample from the model is ever needed.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax import Array
+
+from ..checks import check_array
+
+__all__ = ["nce_loss"]
+
+
+def nce_loss(
+    log_model_data: Array,
+    log_noise_data: Array,
+    log_model_noise: Array,
+    log_noise_noise: Array,
+) -> Array:
+    r"""The NCE loss :math:`-\mathcal L(\theta)` (module docstring), to be minimised.
+
+    With :math:`n` data points and :math:`m` noise points, :math:`\nu = m / n`.
+
+    Args:
+        log_model_data: :math:`\log p_\theta(x_i)` (with its learned normaliser), ``(n,)``.
+        log_noise_data: :math:`\log q(x_i)`, ``(n,)``.
+        log_model_noise: :math:`\log p_\theta(y_j)` at the noise points, ``(m,)``.
+        log_noise_noise: :math:`\log q(y_j)`, ``(m,)``.
+
+    Returns:
+        The scalar loss in nats per data point.
+    """
+    where = "nce_loss"
+    log_model_data = check_array(where, "log_model_data", log_model_data, shape=("n",))
+    log_noise_data = check_array(
+        where, "log_noise_data", log_noise_data, shape=(log_model_data.shape[0],)
+    )
+    log_model_noise = check_array(where, "log_model_noise", log_model_noise, shape=("m",))
+    log_noise_noise = check_array(
+        where, "log_noise_noise", log_noise_noise, shape=(log_model_noise.shape[0],)
+    )
+    log_nu = jnp.log(log_model_noise.shape[0] / log_model_data.shape[0])
+    g_data = log_model_data - log_noise_data - log_nu
+    g_noise = log_model_noise - log_noise_noise - log_nu
+    nu = log_model_noise.shape[0] / log_model_data.shape[0]
+    return -(jnp.mean(jax.nn.log_sigmoid(g_data)) + nu * jnp.mean(jax.nn.log_sigmoid(-g_noise)))

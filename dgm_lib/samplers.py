@@ -1,0 +1,361 @@
+r"""Markov chain Monte Carlo: one scanned chain runner and the Langevin samplers.
+
+A Markov chain with a transition kernel :math:`T(x' \mid x)` that leaves :math:`p` invariant,
+:math:`\int p(x) T(x' \mid x)\, dx = p(x')`, and that can reach every state, forgets its start:
+the law of :math:`x_s` tends to :math:`p`. Each sampler here is a pure function of a key, an
+initial state of ``num_chains`` chains (shape ``(num_chains, ...)``) and a model function (a
+score or an unnormalised log-density), written as one ``lax.scan`` over the steps, so a chain of
+thousands of steps compiles once and runs without Python in the loop. Step ``s`` gets the key
+``jax.random.fold_in(key, s)``.
+
+- :func:`run_chain` runs any transition ``(key, x) -> (x', accept)`` (Gibbs sweeps of an RBM or
+  an Ising model, a Langevin step, a Metropolis step) and records states along the way.
+- :func:`ula`, the unadjusted Langevin algorithm, needs only the score
+  :math:`\nabla_x \log p(x)`: no normaliser, no density. It is biased for any step size
+  :math:`\eta > 0`; on :math:`\mathcal N(0, \sigma^2)` its stationary variance is
+  :math:`\sigma^2 / (1 - \eta / (2\sigma^2))`.
+- :func:`mala`, the Metropolis-adjusted Langevin algorithm, corrects that bias with an
+  accept/reject step, which needs the unnormalised log-density: it samples :math:`p` exactly.
+
+The energy-based, score-based and diffusion chapters share these; annealed importance sampling
+(:mod:`dgm_lib.ais`) runs the same transitions at intermediate temperatures.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import Array, lax
+
+from .checks import (
+    Kind,
+    check_array,
+    check_callable,
+    check_key,
+    check_positive_float,
+    check_positive_int,
+)
+
+__all__ = [
+    "Bounds",
+    "ChainResult",
+    "LogDensityFn",
+    "ScoreFn",
+    "Transition",
+    "check_states",
+    "langevin_proposal",
+    "mala",
+    "mala_transition",
+    "run_chain",
+    "score_of",
+    "ula",
+    "ula_transition",
+]
+
+ScoreFn = Callable[[Array], Array]
+r"""A score :math:`\nabla_x \log p(x)`: maps states ``(n, ...)`` to an array of the same shape."""
+LogDensityFn = Callable[[Array], Array]
+r"""An unnormalised log-density :math:`\log \tilde p(x) = -E(x)`: maps states ``(n, ...)`` to
+``(n,)`` values in nats."""
+Transition = Callable[[Array, Array], tuple[Array, Array]]
+"""One step of a chain, ``(key, x) -> (x', accept)``: ``x`` has shape ``(n, ...)``; ``accept`` has
+shape ``(n,)`` (1 where the move was taken or for a kernel that always moves, the acceptance
+probability or indicator otherwise)."""
+
+
+class ChainResult(NamedTuple):
+    """What a sampler returns.
+
+    Attributes:
+        final: the last state of every chain, shape ``(num_chains, ...)``.
+        trace: ``num_recorded`` states at evenly spaced steps, the last one being ``final``:
+            shape ``(num_recorded, num_chains, ...)`` (``(0, num_chains, ...)`` if none).
+        accept_rate: the mean of the transition's ``accept`` over all steps, per chain,
+            shape ``(num_chains,)``: 1 for kernels that always move (ULA, Gibbs).
+    """
+
+    final: Array
+    trace: Array
+    accept_rate: Array
+
+
+def score_of(log_density_fn: LogDensityFn) -> ScoreFn:
+    r"""The score of an unnormalised log-density, :math:`x \mapsto \nabla_x \log\tilde p(x)`
+    (the normaliser drops out: :math:`\nabla_x \log Z = 0`). For an energy,
+    ``score_of(lambda x: -energy(x))`` is :math:`-\nabla_x E`.
+
+    ``log_density_fn`` maps ``(n, ...)`` to ``(n,)`` with example ``i``'s value depending on
+    example ``i`` only, so the gradient of the sum is every example's own gradient.
+    """
+    check_callable("score_of", "log_density_fn", log_density_fn, "a callable (n, ...) -> (n,)")
+    return jax.grad(lambda x: jnp.sum(log_density_fn(x)))
+
+
+def check_states(where: str, x0: Array, kind: Kind = "float") -> Array:
+    """Check initial states of ``num_chains`` chains: an array with a leading chain axis,
+    ``(num_chains, ...)``, of the given dtype kind."""
+    x0 = check_array(where, "x0", x0, kind=kind)
+    if x0.ndim < 1 or x0.shape[0] < 1:
+        raise ValueError(
+            f"{where}: argument 'x0' must have shape (num_chains, ...) with at least one chain; "
+            f"got shape {tuple(x0.shape)}"
+        )
+    return x0
+
+
+def _check_num_recorded(where: str, num_steps: int, num_recorded: int) -> int:
+    """Check that ``num_recorded`` states can be taken evenly from ``num_steps`` steps."""
+    if isinstance(num_recorded, bool) or not isinstance(num_recorded, int) or num_recorded < 0:
+        raise ValueError(
+            f"{where}: argument 'num_recorded' must be an int >= 0; got {num_recorded!r}"
+        )
+    if num_recorded and num_steps % num_recorded:
+        raise ValueError(
+            f"{where}: argument 'num_recorded' ({num_recorded}) must divide 'num_steps' "
+            f"({num_steps}) so that states are recorded at evenly spaced steps"
+        )
+    return num_recorded
+
+
+def _run_chain(
+    key: Array, transition: Transition, x0: Array, num_steps: int, num_recorded: int
+) -> ChainResult:
+    every = num_steps // max(num_recorded, 1)
+
+    def step(carry: tuple[Array, Array], s: Array) -> tuple[tuple[Array, Array], None]:
+        x, accepted = carry
+        x, accept = transition(jax.random.fold_in(key, s), x)
+        return (x, accepted + accept.astype(jnp.float32)), None
+
+    def block(carry: tuple[Array, Array], b: Array) -> tuple[tuple[Array, Array], Array]:
+        carry, _ = lax.scan(step, carry, b * every + jnp.arange(every))
+        return carry, carry[0]
+
+    init = (x0, jnp.zeros(x0.shape[:1], jnp.float32))
+    (final, accepted), trace = lax.scan(block, init, jnp.arange(max(num_recorded, 1)))
+    trace = trace if num_recorded else trace[:0]
+    return ChainResult(final, trace, accepted / num_steps)
+
+
+def run_chain(
+    key: Array, transition: Transition, x0: Array, *, num_steps: int, num_recorded: int = 0
+) -> ChainResult:
+    r"""Run ``num_chains`` Markov chains for ``num_steps`` steps of ``transition``.
+
+    .. math:: x_{s+1} \sim T(\cdot \mid x_s), \qquad s = 0, \dots, \text{num\_steps} - 1,
+
+    with step ``s`` drawing from ``jax.random.fold_in(key, s)``, inside one ``lax.scan``.
+
+    Args:
+        key: a ``jax.random.key``.
+        transition: ``(key, x) -> (x', accept)`` on a batch of states (see
+            :data:`Transition`), traced once.
+        x0: the initial states, shape ``(num_chains, ...)``.
+        num_steps: the number of transitions.
+        num_recorded: how many states to keep, after steps ``num_steps / num_recorded``,
+            ``2 num_steps / num_recorded``, ..., ``num_steps`` (it must divide ``num_steps``).
+
+    Returns:
+        A :class:`ChainResult` (final states, recorded states, mean acceptance per chain).
+    """
+    where = "run_chain"
+    key = check_key(where, key)
+    check_callable(where, "transition", transition, "a callable (key, x) -> (x, accept)")
+    x0 = check_states(where, x0, kind="number")
+    num_steps = check_positive_int(where, "num_steps", num_steps)
+    num_recorded = _check_num_recorded(where, num_steps, num_recorded)
+    return _run_chain(key, transition, x0, num_steps, num_recorded)
+
+
+def langevin_proposal(key: Array, x: Array, score: Array, step_size: float) -> Array:
+    r"""One Langevin move, :math:`x + \eta \nabla_x \log p(x) + \sqrt{2\eta}\, \xi` with
+    :math:`\xi \sim \mathcal N(0, I)`: the Euler-Maruyama step of the Langevin diffusion
+    :math:`dx = \nabla_x \log p(x)\, dt + \sqrt 2\, dW`, whose stationary law is :math:`p`.
+    ``score`` is :math:`\nabla_x \log p(x)`, the shape of ``x``; ``step_size`` is :math:`\eta`.
+    """
+    return x + step_size * score + math.sqrt(2.0 * step_size) * jax.random.normal(key, x.shape)
+
+
+Bounds = tuple[float, float] | None
+"""``(low, high)``: clip every Langevin move into the box (images in [0, 1]); None: no box."""
+
+
+def _ula_transition(score_fn: ScoreFn, step_size: float, bounds: Bounds) -> Transition:
+    def transition(key: Array, x: Array) -> tuple[Array, Array]:
+        y = langevin_proposal(key, x, score_fn(x), step_size)
+        y = y if bounds is None else jnp.clip(y, *bounds)
+        return y, jnp.ones(x.shape[:1])
+
+    return transition
+
+
+def _check_bounds(where: str, bounds: Bounds) -> Bounds:
+    if bounds is None:
+        return None
+    low, high = (float(b) for b in bounds)
+    if not low < high:
+        raise ValueError(f"{where}: argument 'bounds' must be (low, high) with low < high; got "
+                         f"{tuple(bounds)!r}")
+    return low, high
+
+
+def _check_langevin(where: str, fn: Callable, name: str, what: str, step_size: float) -> float:
+    check_callable(where, name, fn, what)
+    return check_positive_float(where, "step_size", step_size)
+
+
+def ula_transition(
+    score_fn: ScoreFn, step_size: float, *, bounds: Bounds = None
+) -> Transition:
+    r"""The unadjusted Langevin step as a :data:`Transition`: :math:`x' = x + \eta\, s(x) +
+    \sqrt{2\eta}\,\xi` (clipped into ``bounds`` if given), always accepted. ``score_fn``
+    maps ``(n, ...)`` to the same shape."""
+    where = "ula_transition"
+    step_size = _check_langevin(
+        where, score_fn, "score_fn", "a callable (n, ...) -> (n, ...)", step_size
+    )
+    return _ula_transition(score_fn, step_size, _check_bounds(where, bounds))
+
+
+def ula(
+    key: Array,
+    score_fn: ScoreFn,
+    x0: Array,
+    *,
+    step_size: float,
+    num_steps: int,
+    num_recorded: int = 0,
+    bounds: Bounds = None,
+) -> ChainResult:
+    r"""The unadjusted Langevin algorithm (ULA): ``num_steps`` steps of
+
+    .. math:: x_{s+1} = x_s + \eta\, \nabla_x \log p(x_s) + \sqrt{2\eta}\, \xi_s,
+              \qquad \xi_s \sim \mathcal N(0, I).
+
+    Only the score is needed, so it samples an energy-based model without its normaliser, and
+    a score network without any density. It is exact only as :math:`\eta \to 0`: on
+    :math:`p = \mathcal N(0, \sigma^2)` the step is :math:`x' = (1 - \eta/\sigma^2) x +
+    \sqrt{2\eta}\,\xi`, whose stationary variance :math:`v` solves :math:`v = (1 -
+    \eta/\sigma^2)^2 v + 2\eta`, that is
+
+    .. math:: v = \frac{\sigma^2}{1 - \eta / (2 \sigma^2)} > \sigma^2
+
+    (stable for :math:`\eta < 2\sigma^2`). :func:`mala` removes the bias.
+
+    Args:
+        key: a ``jax.random.key``.
+        score_fn: :math:`\nabla_x \log p`, ``(n, ...) -> (n, ...)`` (e.g. :func:`score_of` of
+            a log-density, or a score network).
+        x0: initial states ``(num_chains, ...)``, float.
+        step_size: :math:`\eta > 0`.
+        num_steps: number of steps.
+        num_recorded: states to record (see :func:`run_chain`).
+        bounds: ``(low, high)`` to clip every move into (pixel intensities); the clipped
+            chain samples :math:`p` restricted to the box only approximately.
+
+    Returns:
+        A :class:`ChainResult`; its ``accept_rate`` is 1.
+    """
+    where = "ula"
+    key = check_key(where, key)
+    step_size = _check_langevin(
+        where, score_fn, "score_fn", "a callable (n, ...) -> (n, ...)", step_size
+    )
+    x0 = check_states(where, x0)
+    num_steps = check_positive_int(where, "num_steps", num_steps)
+    num_recorded = _check_num_recorded(where, num_steps, num_recorded)
+    transition = _ula_transition(score_fn, step_size, _check_bounds(where, bounds))
+    return _run_chain(key, transition, x0, num_steps, num_recorded)
+
+
+def _log_proposal(to: Array, mean: Array, step_size: float) -> Array:
+    """log q(to | from) up to a constant, for the Gaussian proposal N(mean, 2 eta I)."""
+    axes = tuple(range(1, to.ndim))
+    return -jnp.sum(jnp.square(to - mean), axis=axes) / (4.0 * step_size)
+
+
+def _mala_transition(log_density_fn: LogDensityFn, step_size: float) -> Transition:
+    value_and_score = jax.value_and_grad(lambda x: jnp.sum(log_density_fn(x)))
+
+    def log_density_and_score(x: Array) -> tuple[Array, Array]:
+        return log_density_fn(x), value_and_score(x)[1]
+
+    def transition(key: Array, x: Array) -> tuple[Array, Array]:
+        move_key, accept_key = jax.random.split(key)
+        log_p, score = log_density_and_score(x)
+        y = langevin_proposal(move_key, x, score, step_size)
+        log_p_y, score_y = log_density_and_score(y)
+        log_ratio = (
+            log_p_y
+            - log_p
+            + _log_proposal(x, y + step_size * score_y, step_size)
+            - _log_proposal(y, x + step_size * score, step_size)
+        )
+        accept_prob = jnp.exp(jnp.minimum(log_ratio, 0.0))
+        take = jax.random.uniform(accept_key, accept_prob.shape) < accept_prob
+        shape = take.shape + (1,) * (x.ndim - 1)
+        return jnp.where(take.reshape(shape), y, x), accept_prob
+
+    return transition
+
+
+def mala_transition(log_density_fn: LogDensityFn, step_size: float) -> Transition:
+    r"""The Metropolis-adjusted Langevin step as a :data:`Transition` (see :func:`mala`); its
+    ``accept`` is the acceptance probability. ``log_density_fn`` maps ``(n, ...)`` to
+    ``(n,)``."""
+    step_size = _check_langevin(
+        "mala_transition", log_density_fn, "log_density_fn", "a callable (n, ...) -> (n,)",
+        step_size,
+    )
+    return _mala_transition(log_density_fn, step_size)
+
+
+def mala(
+    key: Array,
+    log_density_fn: LogDensityFn,
+    x0: Array,
+    *,
+    step_size: float,
+    num_steps: int,
+    num_recorded: int = 0,
+) -> ChainResult:
+    r"""The Metropolis-adjusted Langevin algorithm (MALA): propose the Langevin move
+    :math:`y = x + \eta \nabla \log\tilde p(x) + \sqrt{2\eta}\,\xi`, a draw from
+    :math:`q(y \mid x) = \mathcal N(y; x + \eta\nabla\log\tilde p(x), 2\eta I)`, and accept it
+    with probability
+
+    .. math:: \alpha(x, y) = \min\left(1, \frac{\tilde p(y)\, q(x \mid y)}
+              {\tilde p(x)\, q(y \mid x)}\right),
+
+    else stay at :math:`x`. The ratio needs :math:`\tilde p = Z p` only: the normaliser cancels.
+    The accept/reject step makes the chain reversible with respect to :math:`p` (detailed
+    balance), so :math:`p` is its stationary law for every step size; a larger :math:`\eta`
+    only lowers the acceptance rate.
+
+    Args:
+        key: a ``jax.random.key``.
+        log_density_fn: :math:`\log\tilde p = -E`, ``(n, ...) -> (n,)``; the score is its
+            gradient.
+        x0: initial states ``(num_chains, ...)``, float.
+        step_size: :math:`\eta > 0`.
+        num_steps: number of steps.
+        num_recorded: states to record (see :func:`run_chain`).
+
+    Returns:
+        A :class:`ChainResult`; ``accept_rate`` is the mean acceptance probability per chain.
+    """
+    where = "mala"
+    key = check_key(where, key)
+    step_size = _check_langevin(
+        where, log_density_fn, "log_density_fn", "a callable (n, ...) -> (n,)", step_size
+    )
+    x0 = check_states(where, x0)
+    num_steps = check_positive_int(where, "num_steps", num_steps)
+    num_recorded = _check_num_recorded(where, num_steps, num_recorded)
+    return _run_chain(
+        key, _mala_transition(log_density_fn, step_size), x0, num_steps, num_recorded
+    )
