@@ -111,6 +111,7 @@ def test_a_constructor_with_rngs_draws_its_initial_values_from_them(name, cls):
 
 def _examples() -> dict:
     from dgm_lib import autoregressive as ar
+    from dgm_lib import energy as E
     from dgm_lib import flows as F
     from dgm_lib import latent as L
     from dgm_lib import nn
@@ -122,6 +123,9 @@ def _examples() -> dict:
         "autoregressive.PixelCNN": lambda r: ar.PixelCNN((4, 4), rngs=r),
         "autoregressive.GRUAutoregressive": lambda r: ar.GRUAutoregressive(6, 4, rngs=r),
         "autoregressive.CausalTransformer": lambda r: ar.CausalTransformer(6, rngs=r),
+        "energy.RBM": lambda r: E.RBM(6, 3, rngs=r),
+        "energy.PCD": lambda r: E.PCD(E.RBM(6, 3, rngs=r), 4, rngs=r),
+        "energy.ImageEnergy": lambda r: E.ImageEnergy(6, (4,), buffer_size=5, rngs=r),
         "flows.Planar": lambda r: F.Planar(2, rngs=r),
         "flows.AdditiveCoupling": lambda r: F.AdditiveCoupling(F.half_mask(2, 0), 4, rngs=r),
         "flows.AffineCoupling": lambda r: F.AffineCoupling(F.half_mask(2, 0), 4, rngs=r),

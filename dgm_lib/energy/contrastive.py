@@ -48,13 +48,13 @@ def _gibbs_steps(rbm: RBM, key: Array, v: Array, k: int) -> Array:
     return rbm.gibbs_chain(key, v, num_steps=k).final
 
 
-def cd_loss(rbm: RBM, batch: Array, key: Array, *, k: int = 1) -> Array:
+def cd_loss(model: RBM, batch: Array, key: Array, *, k: int = 1) -> Array:
     r"""The CD-k loss of an RBM on a batch of binary vectors ``(B, d)``: negatives are ``k``
     block Gibbs sweeps started at the batch. Use as ``fit(rbm, functools.partial(cd_loss,
     k=25), x, ...)``."""
     k = check_positive_int("cd_loss", "k", k)
-    negative = jax.lax.stop_gradient(_gibbs_steps(rbm, key, batch, k))
-    return contrastive_loss(rbm.free_energy(batch), rbm.free_energy(negative))
+    negative = jax.lax.stop_gradient(_gibbs_steps(model, key, batch, k))
+    return contrastive_loss(model.free_energy(batch), model.free_energy(negative))
 
 
 class PCD(nnx.Module):
