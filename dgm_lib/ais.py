@@ -44,9 +44,12 @@ class AISResult(NamedTuple):
     """What :func:`ais` returns.
 
     Attributes:
-        log_weights: the log importance weight of every run, shape ``(num_chains,)``, nats.
-        log_z: the estimate of :math:`\\log Z_1` (``log_z0`` plus the log mean weight), with
-            its delta-method standard error (:func:`dgm_lib.estimators.log_importance_estimate`).
+        log_weights: :math:`\\log Z_0 + \\log w_i` for every run ``i``, shape
+            ``(num_chains,)``, nats: each run's own estimate of :math:`\\log Z_1`, whose
+            exponential is unbiased for :math:`Z_1`.
+        log_z: the estimate of :math:`\\log Z_1` from all runs, the log mean of their
+            :math:`Z_0 w_i`, with its delta-method standard error
+            (:func:`dgm_lib.estimators.log_importance_estimate`).
         ess: Kish's effective sample size of the weights (``num_chains`` when all are equal).
         final: the last state of every run, approximately distributed as :math:`p_1`.
     """
@@ -141,6 +144,5 @@ def ais(
     check_callable(where, "transition", transition, "a callable (key, x, beta) -> x")
     betas = check_betas(where, betas)
     log_w, final = _ais_log_weights(key, x0, log_density_fn, transition, betas)
-    estimate = log_importance_estimate(log_w)
-    log_z = Estimate(estimate.mean + log_z0, estimate.stderr, estimate.n)
-    return AISResult(log_w, log_z, effective_sample_size(log_w), final)
+    log_w = log_w + log_z0
+    return AISResult(log_w, log_importance_estimate(log_w), effective_sample_size(log_w), final)

@@ -1,7 +1,8 @@
 r"""A deep energy on images, trained with short-run Langevin and a replay buffer (Du and
 Mordatch 2019; Nijkamp et al. 2019).
 
-A neural network :math:`E_\theta: [0, 1]^d \to \mathbb R` defines :math:`p_\theta \propto
+A neural network :math:`E_\theta: [0, 1]^d \to \mathbb R` (:class:`MLPEnergy` on flattened
+images) defines :math:`p_\theta \propto
 e^{-E_\theta}`; the maximum-likelihood gradient (:mod:`dgm_lib.energy.contrastive`) needs model
 samples, which here come from a few Langevin steps at temperature :math:`T`,
 
@@ -39,7 +40,7 @@ from ..nn import MLP
 from ..samplers import score_of, ula
 from .contrastive import contrastive_loss
 
-__all__ = ["ImageEnergy", "ReplayBuffer", "replay_langevin_loss"]
+__all__ = ["MLPEnergy", "ReplayBuffer", "ReplayEBM", "replay_langevin_loss"]
 
 
 class ReplayBuffer(nnx.Variable):
@@ -47,42 +48,46 @@ class ReplayBuffer(nnx.Variable):
     :func:`dgm_lib.train.fit` carries, not a parameter."""
 
 
-class ImageEnergy(nnx.Module):
-    """An MLP energy :math:`E_\\theta(x)` on flattened images ``(n, d)`` in [0, 1], with a replay
-    buffer of ``buffer_size`` negatives started as uniform noise. Smooth activations (the
-    default ``"silu"``) give the Langevin chains a smooth gradient."""
+class MLPEnergy(nnx.Module):
+    """An MLP energy :math:`E_\\theta(x)` on vectors ``(n, d)``: ``d -> hidden_sizes -> 1``.
+    Smooth activations (the default ``"silu"``) give Langevin chains a smooth gradient and score
+    matching a non-zero Laplacian (a ReLU network's is zero almost everywhere)."""
 
     def __init__(
-        self,
-        d: int,
-        hidden_sizes: Sequence[int],
-        *,
-        buffer_size: int,
-        activation: str = "silu",
-        rngs: nnx.Rngs,
+        self, d: int, hidden_sizes: Sequence[int], *, activation: str = "silu", rngs: nnx.Rngs
     ):
-        where = "ImageEnergy"
+        where = "MLPEnergy"
         self.d = check_positive_int(where, "d", d)
         hidden_sizes = check_hidden_sizes(where, hidden_sizes)
-        buffer_size = check_positive_int(where, "buffer_size", buffer_size)
-        rngs = check_rngs(where, rngs)
-        self.net = MLP((d, *hidden_sizes, 1), activation, rngs=rngs)
-        self.buffer = ReplayBuffer(jax.random.uniform(rngs.params(), (buffer_size, d)))
+        self.net = MLP((d, *hidden_sizes, 1), activation, rngs=check_rngs(where, rngs))
 
     def energy(self, x: Array) -> Array:
-        """:math:`E_\\theta(x)` for flattened images ``(n, d)``; shape ``(n,)``."""
-        x = check_array("ImageEnergy.energy", "x", x, shape=("n", self.d))
+        """:math:`E_\\theta(x)` for ``x`` of shape ``(n, d)``; shape ``(n,)``."""
+        x = check_array("MLPEnergy.energy", "x", x, shape=("n", self.d))
         return self.net(x)[:, 0]
 
 
+class ReplayEBM(nnx.Module):
+    """An energy model (any module with ``energy(x)`` on ``(n, d)`` and an attribute ``d``,
+    e.g. :class:`MLPEnergy`) with a replay buffer of ``buffer_size`` negatives in
+    :math:`[0, 1]^d`, started as uniform noise (drawn from ``rngs``)."""
+
+    def __init__(self, model: nnx.Module, *, buffer_size: int, rngs: nnx.Rngs):
+        where = "ReplayEBM"
+        buffer_size = check_positive_int(where, "buffer_size", buffer_size)
+        rngs = check_rngs(where, rngs)
+        self.model = model
+        self.buffer = ReplayBuffer(jax.random.uniform(rngs.params(), (buffer_size, model.d)))
+
+
 def replay_langevin_loss(
-    model: ImageEnergy,
+    model: ReplayEBM,
     batch: Array,
     key: Array,
     *,
     num_steps: int = 20,
-    step_size: float = 1e-4,
-    temperature: float = 1e-3,
+    step_size: float = 1.25e-5,
+    temperature: float = 1.25e-6,
     reinit_prob: float = 0.05,
     alpha: float = 1.0,
 ) -> Array:
@@ -92,7 +97,8 @@ def replay_langevin_loss(
     ``batch_size`` buffer entries are drawn at random, a fraction ``reinit_prob`` of them
     replaced by uniform noise, moved ``num_steps`` clipped ULA steps of step ``step_size`` on
     :math:`E_\theta / T` (``temperature``), and written back. ``alpha = 0`` turns the
-    regulariser off.
+    regulariser off. The defaults are Du and Mordatch's: a drift of :math:`\eta / T = 10` times
+    the energy gradient and noise of standard deviation :math:`\sqrt{2\eta} = 0.005`.
     """
     where = "replay_langevin_loss"
     num_steps = check_positive_int(where, "num_steps", num_steps)
@@ -107,11 +113,11 @@ def replay_langevin_loss(
     buffer = model.buffer[...]
     idx = jax.random.randint(pick_key, (batch.shape[0],), 0, buffer.shape[0])
     fresh = jax.random.bernoulli(reinit_key, reinit_prob, (batch.shape[0], 1))
-    x0 = jnp.where(fresh, jax.random.uniform(noise_key, (batch.shape[0], model.d)), buffer[idx])
-    score = score_of(lambda x: -model.energy(x) / temperature)
+    x0 = jnp.where(fresh, jax.random.uniform(noise_key, buffer[idx].shape), buffer[idx])
+    score = score_of(lambda x: -model.model.energy(x) / temperature)
     chain = ula(chain_key, score, x0, step_size=step_size, num_steps=num_steps, bounds=(0.0, 1.0))
     negative = jax.lax.stop_gradient(chain.final)
     model.buffer[...] = buffer.at[idx].set(negative)
-    e_data, e_negative = model.energy(batch), model.energy(negative)
+    e_data, e_negative = model.model.energy(batch), model.model.energy(negative)
     penalty = alpha * (jnp.mean(jnp.square(e_data)) + jnp.mean(jnp.square(e_negative)))
     return contrastive_loss(e_data, e_negative) + penalty

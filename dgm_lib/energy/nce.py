@@ -20,16 +20,19 @@ the classifier can only be Bayes-optimal if the model is the data density, norma
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
+from flax import nnx
 from jax import Array
 
-from ..checks import check_array
+from ..checks import check_array, check_callable, check_positive_int
 
-__all__ = ["nce_loss"]
+__all__ = ["NCEModel", "nce_loss", "nce_objective"]
 
 
-def nce_loss(
+def nce_objective(
     log_model_data: Array,
     log_noise_data: Array,
     log_model_noise: Array,
@@ -48,7 +51,7 @@ def nce_loss(
     Returns:
         The scalar loss in nats per data point.
     """
-    where = "nce_loss"
+    where = "nce_objective"
     log_model_data = check_array(where, "log_model_data", log_model_data, shape=("n",))
     log_noise_data = check_array(
         where, "log_noise_data", log_noise_data, shape=(log_model_data.shape[0],)
@@ -62,3 +65,43 @@ def nce_loss(
     g_noise = log_model_noise - log_noise_noise - log_nu
     nu = log_model_noise.shape[0] / log_model_data.shape[0]
     return -(jnp.mean(jax.nn.log_sigmoid(g_data)) + nu * jnp.mean(jax.nn.log_sigmoid(-g_noise)))
+
+
+class NCEModel(nnx.Module):
+    """An energy model (any module with ``energy(x)``, e.g.
+    :class:`dgm_lib.energy.MLPEnergy`) with a learned log normaliser ``log_z``, a parameter
+    started at ``log_z_init``: :math:`\\log p_\\theta(x) = -E_\\theta(x) - c`."""
+
+    def __init__(self, model: nnx.Module, *, log_z_init: float = 0.0):
+        self.model = model
+        self.log_z = nnx.Param(jnp.asarray(log_z_init, jnp.float32))
+
+    def log_density(self, x: Array) -> Array:
+        """:math:`-E_\\theta(x) - c`: a log-density only once NCE has learned :math:`c \\approx
+        \\log Z_\\theta`; shape ``(n,)``."""
+        return -self.model.energy(x) - self.log_z[...]
+
+
+def nce_loss(
+    model: NCEModel,
+    batch: Array,
+    key: Array,
+    *,
+    noise_sample: Callable[[Array, int], Array],
+    noise_log_prob: Callable[[Array], Array],
+    nu: int = 1,
+) -> Array:
+    r"""The NCE loss of an :class:`NCEModel` on a batch, for :func:`dgm_lib.train.fit`: draws
+    ``nu * batch_size`` noise points with ``noise_sample(key, n)`` and scores both sets with
+    :func:`nce_objective`. ``noise_log_prob`` maps ``(n, ...)`` to ``(n,)``, normalised."""
+    where = "nce_loss"
+    check_callable(where, "noise_sample", noise_sample, "a callable (key, n) -> (n, ...)")
+    check_callable(where, "noise_log_prob", noise_log_prob, "a callable (n, ...) -> (n,)")
+    nu = check_positive_int(where, "nu", nu)
+    noise = noise_sample(key, nu * batch.shape[0])
+    return nce_objective(
+        model.log_density(batch),
+        noise_log_prob(batch),
+        model.log_density(noise),
+        noise_log_prob(noise),
+    )
