@@ -38,8 +38,11 @@ FOUNDATION = [
     "plot",
     "budgets",
     "book",
+    "samplers",
+    "ais",
+    "score_matching",
 ]
-SUBPACKAGES = ["background", "autoregressive", "latent", "flows"]
+SUBPACKAGES = ["background", "autoregressive", "latent", "flows", "energy"]
 MODULES = [f"dgm_lib.{m}" for m in FOUNDATION + SUBPACKAGES]
 
 
