@@ -70,17 +70,17 @@ def check_betas(where: str, betas: object) -> Array:
         )
     if isinstance(betas, jax.core.Tracer):
         return betas
-    values = np.asarray(betas, dtype=np.float64)
+    values = np.asarray(betas)
     if values[0] != 0.0 or values[-1] != 1.0:
         raise ValueError(
             f"{where}: argument 'betas' must start at 0 (the base density) and end at 1 (the "
-            f"target); got betas[0] = {values[0]} and betas[-1] = {values[-1]}"
+            f"target); got betas[0] = {values[0]:.6g} and betas[-1] = {values[-1]:.6g}"
         )
     if np.any(np.diff(values) < 0):
         first = int(np.flatnonzero(np.diff(values) < 0)[0])
         raise ValueError(
             f"{where}: argument 'betas' must never decrease; betas[{first + 1}] = "
-            f"{values[first + 1]} < betas[{first}] = {values[first]}"
+            f"{values[first + 1]:.6g} < betas[{first}] = {values[first]:.6g}"
         )
     return betas
 

@@ -104,7 +104,8 @@ def replay_langevin_loss(
     num_steps = check_positive_int(where, "num_steps", num_steps)
     step_size = check_positive_float(where, "step_size", step_size)
     temperature = check_positive_float(where, "temperature", temperature)
-    if not 0.0 <= reinit_prob <= 1.0 or alpha < 0.0:
+    batch = check_array(where, "batch", batch, shape=("batch", model.model.d))
+    if not 0.0 <= reinit_prob <= 1.0 or not alpha >= 0.0:  # also refuses NaN
         raise ValueError(
             f"{where}: 'reinit_prob' must be in [0, 1] and 'alpha' >= 0; got reinit_prob = "
             f"{reinit_prob!r}, alpha = {alpha!r}"

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import Array
 
 from ..checks import check_array, check_key, check_positive_int
@@ -69,9 +70,13 @@ class Ising:
         return self.height * self.width
 
     def _check_spins(self, where: str, s: Array) -> Array:
-        return check_array(
-            where, "s", s, shape=("n", self.height, self.width), kind="number"
-        ).astype(jnp.float32)
+        s = check_array(where, "s", s, shape=("n", self.height, self.width), kind="number")
+        if not isinstance(s, jax.core.Tracer) and not bool(jnp.all(jnp.abs(s) == 1)):
+            raise ValueError(
+                f"{where}: argument 's' must hold spins -1 and +1 (map 0/1 bits b to 2 b - 1); "
+                f"got values {np.unique(np.asarray(s))[:5].tolist()}"
+            )
+        return s.astype(jnp.float32)
 
     def _energy(self, s: Array) -> Array:
         pairs = jnp.sum(s[:, 1:, :] * s[:, :-1, :], axis=(1, 2)) + jnp.sum(

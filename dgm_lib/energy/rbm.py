@@ -31,7 +31,7 @@ from flax import nnx
 from jax import Array
 
 from ..ais import AISResult, ais
-from ..checks import check_array, check_key, check_positive_int, check_rngs
+from ..checks import check_array, check_int_at_least, check_key, check_positive_int, check_rngs
 from ..enumeration import MAX_BINARY_DIM, all_binary_vectors
 from ..samplers import ChainResult, run_chain
 
@@ -205,7 +205,7 @@ def rbm_ais(
         rbm: the model.
         betas: the schedule, from 0 to 1 (see :func:`dgm_lib.ais.ais`); Salakhutdinov and
             Murray used about 14,500 values, densest near 1.
-        num_chains: independent runs (at least 2).
+        num_chains: independent runs, at least 2 (for an error bar).
         base_logits: :math:`a`, shape ``(d,)``; default the RBM's visible bias. The
             data's :func:`base_rate_logits` is the better base.
 
@@ -214,7 +214,7 @@ def rbm_ais(
     """
     where = "rbm_ais"
     key = check_key(where, key)
-    num_chains = check_positive_int(where, "num_chains", num_chains)
+    num_chains = check_int_at_least(where, "num_chains", num_chains, 2)
     w, b, c = rbm._params()
     base = b if base_logits is None else check_array(where, "base_logits", base_logits,
                                                      shape=(rbm.d,))
