@@ -208,6 +208,25 @@ def _check_langevin(where: str, fn: Callable, name: str, what: str, step_size: f
     return check_positive_float(where, "step_size", step_size)
 
 
+def _check_langevin_chain(
+    where: str,
+    key: Array,
+    fn: Callable,
+    name: str,
+    what: str,
+    x0: Array,
+    step_size: float,
+    num_steps: int,
+    num_recorded: int,
+) -> tuple[Array, float, Array, int, int]:
+    """The checked arguments of a Langevin sampler: key, step size, states, steps, records."""
+    key = check_key(where, key)
+    step_size = _check_langevin(where, fn, name, what, step_size)
+    x0 = check_states(where, x0)
+    num_steps = check_positive_int(where, "num_steps", num_steps)
+    return key, step_size, x0, num_steps, _check_num_recorded(where, num_steps, num_recorded)
+
+
 def ula_transition(
     score_fn: ScoreFn, step_size: float, *, bounds: Bounds = None
 ) -> Transition:
@@ -260,15 +279,11 @@ def ula(
     Returns:
         A :class:`ChainResult`; its ``accept_rate`` is 1.
     """
-    where = "ula"
-    key = check_key(where, key)
-    step_size = _check_langevin(
-        where, score_fn, "score_fn", "a callable (n, ...) -> (n, ...)", step_size
+    key, step_size, x0, num_steps, num_recorded = _check_langevin_chain(
+        "ula", key, score_fn, "score_fn", "a callable (n, ...) -> (n, ...)", x0, step_size,
+        num_steps, num_recorded,
     )
-    x0 = check_states(where, x0)
-    num_steps = check_positive_int(where, "num_steps", num_steps)
-    num_recorded = _check_num_recorded(where, num_steps, num_recorded)
-    transition = _ula_transition(score_fn, step_size, _check_bounds(where, bounds))
+    transition = _ula_transition(score_fn, step_size, _check_bounds("ula", bounds))
     return _run_chain(key, transition, x0, num_steps, num_recorded)
 
 
@@ -348,14 +363,9 @@ def mala(
     Returns:
         A :class:`ChainResult`; ``accept_rate`` is the mean acceptance probability per chain.
     """
-    where = "mala"
-    key = check_key(where, key)
-    step_size = _check_langevin(
-        where, log_density_fn, "log_density_fn", "a callable (n, ...) -> (n,)", step_size
+    key, step_size, x0, num_steps, num_recorded = _check_langevin_chain(
+        "mala", key, log_density_fn, "log_density_fn", "a callable (n, ...) -> (n,)", x0,
+        step_size, num_steps, num_recorded,
     )
-    x0 = check_states(where, x0)
-    num_steps = check_positive_int(where, "num_steps", num_steps)
-    num_recorded = _check_num_recorded(where, num_steps, num_recorded)
-    return _run_chain(
-        key, _mala_transition(log_density_fn, step_size), x0, num_steps, num_recorded
-    )
+    transition = _mala_transition(log_density_fn, step_size)
+    return _run_chain(key, transition, x0, num_steps, num_recorded)

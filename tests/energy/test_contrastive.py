@@ -13,18 +13,10 @@ import numpy as np
 import optax
 from flax import nnx
 from support.bad_calls import assert_raises_naming, bad_calls
+from support.energy_oracles import random_rbm
 
 from dgm_lib.energy import PCD, RBM, PersistentChains, cd_loss, contrastive_loss, pcd_loss
 from dgm_lib.train import fit
-
-
-def random_rbm(d: int, num_hidden: int, seed: int = 0, scale: float = 1.0) -> RBM:
-    rbm = RBM(d, num_hidden, rngs=nnx.Rngs(seed))
-    g = np.random.default_rng(seed)
-    rbm.W[...] = jnp.asarray(scale * g.normal(size=(d, num_hidden)), jnp.float32)
-    rbm.b[...] = jnp.asarray(scale * g.normal(size=d), jnp.float32)
-    rbm.c[...] = jnp.asarray(scale * g.normal(size=num_hidden), jnp.float32)
-    return rbm
 
 
 def flat(state) -> np.ndarray:

@@ -11,8 +11,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from scipy import special, stats
+from scipy import special
 from support.bad_calls import assert_raises_naming, bad_calls
+from support.energy_oracles import pooled_chisquare
 
 from dgm_lib.energy import Ising, magnetisation
 from dgm_lib.samplers import run_chain
@@ -50,16 +51,6 @@ def numpy_log_probs(height, width, coupling, field) -> np.ndarray:
 def state_index(s: np.ndarray) -> np.ndarray:
     bits = (np.asarray(s).reshape(len(s), -1) > 0).astype(np.int64)
     return bits @ (2 ** np.arange(bits.shape[1] - 1, -1, -1))
-
-
-def pooled_chisquare(counts: np.ndarray, probs: np.ndarray, min_expected: float = 5.0) -> float:
-    """Pearson's chi-square p-value, bins with expected count below ``min_expected`` pooled."""
-    expected = probs / probs.sum() * counts.sum()
-    small = expected < min_expected
-    if small.any():
-        counts = np.append(counts[~small], counts[small].sum())
-        expected = np.append(expected[~small], expected[small].sum())
-    return float(stats.chisquare(counts, expected).pvalue)
 
 
 GRIDS = [(2, 3, 0.4, 0.3), (3, 3, -0.5, 0.2), (3, 2, 0.7, -0.4)]

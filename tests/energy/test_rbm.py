@@ -13,22 +13,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
-from scipy import special, stats
+from scipy import special
 from support.bad_calls import assert_raises_naming, bad_calls
+from support.energy_oracles import pooled_chisquare, random_rbm
 
 from dgm_lib.energy import RBM, base_rate_logits
 from dgm_lib.enumeration import log_sum_over_binary
 
 P_MIN, P_REJECT = 1e-3, 1e-8
-
-
-def random_rbm(d: int, num_hidden: int, seed: int = 0, scale: float = 1.0) -> RBM:
-    rbm = RBM(d, num_hidden, rngs=nnx.Rngs(seed))
-    g = np.random.default_rng(seed)
-    rbm.W[...] = jnp.asarray(scale * g.normal(size=(d, num_hidden)), jnp.float32)
-    rbm.b[...] = jnp.asarray(scale * g.normal(size=d), jnp.float32)
-    rbm.c[...] = jnp.asarray(scale * g.normal(size=num_hidden), jnp.float32)
-    return rbm
 
 
 def params64(rbm: RBM):
@@ -50,16 +42,6 @@ def exact_log_probs(rbm: RBM) -> np.ndarray:
     v, h = binary(rbm.d), binary(rbm.num_hidden)
     log_f = special.logsumexp(-numpy_joint_energy(v, h, w, b, c), axis=1)
     return log_f - special.logsumexp(log_f)
-
-
-def pooled_chisquare(counts: np.ndarray, probs: np.ndarray, min_expected: float = 5.0) -> float:
-    """Pearson's chi-square p-value, bins with expected count below ``min_expected`` pooled."""
-    expected = probs / probs.sum() * counts.sum()
-    small = expected < min_expected
-    if small.any():
-        counts = np.append(counts[~small], counts[small].sum())
-        expected = np.append(expected[~small], expected[small].sum())
-    return float(stats.chisquare(counts, expected).pvalue)
 
 
 def visible_index(v: np.ndarray) -> np.ndarray:
