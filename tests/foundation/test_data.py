@@ -27,11 +27,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.stats
+from support import ROOT
 
 from dgm_lib import data
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("DGM_DATA_DIR") or ROOT.parent / "shared" / "data")
+SHARED = Path(os.environ.get("DGM_DATA_DIR") or ROOT.parent / "shared" / "data")  # ../shared
 NPZ = SHARED / "binarized_mnist.npz"
 PAPERS = SHARED.parent / "papers.md"
 needs_npz = pytest.mark.skipif(not NPZ.is_file(), reason=f"no {NPZ} (set DGM_DATA_DIR)")
