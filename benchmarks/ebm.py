@@ -43,7 +43,7 @@ images of the same shape (the speed does not depend on the values); the script s
 PyTorch is needed by this benchmark only, not by the library or the book: install the CPU
 build into the project's environment with ``.venv/bin/pip install torch==2.13.0``.
 
-Run: ``.venv/bin/python benchmarks/ebm.py`` (three to four minutes on two busy cores). Prints one
+Run: ``.venv/bin/python benchmarks/ebm.py`` (about two minutes on two quiet cores). Prints one
 table; nothing is written.
 """
 
