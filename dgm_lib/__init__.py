@@ -5,9 +5,10 @@ A shared foundation at the top: ``probability`` (densities, samplers, KLs), ``es
 initialisers, ``Frozen``), ``enumeration``, ``empirical``, ``data``, ``toy2d``, ``train`` (one
 ``fit`` loop, one ``nll_loss``), ``metrics``, ``plot``, ``budgets``, ``book`` (what a chapter
 runs first, its timer, its compiled model methods), ``samplers`` (scanned Markov chains:
-Gibbs, ULA, MALA), ``ais`` (annealed importance sampling) and ``score_matching``. Then one
-subpackage per part of the course: ``background``, ``autoregressive``, ``latent``, ``flows``,
-``energy``. Chapters start with
+Gibbs, ULA, MALA, annealed Langevin), ``ais`` (annealed importance sampling),
+``score_matching`` (Hyvarinen's, denoising and sliced objectives) and ``divergence`` (exact and
+Hutchinson). Then one subpackage per part of the course: ``background``, ``autoregressive``,
+``latent``, ``flows``, ``energy``, ``score``, ``evaluation``. Chapters start with
 ``dgm_lib.start_chapter()`` and size their experiments with
 ``dgm_lib.pick(smoke=..., cpu=..., gpu=...)``.
 """
@@ -20,10 +21,12 @@ from . import (
     budgets,
     checks,
     data,
+    divergence,
     empirical,
     energy,
     enumeration,
     estimators,
+    evaluation,
     flows,
     latent,
     masks,
@@ -32,6 +35,7 @@ from . import (
     plot,
     probability,
     samplers,
+    score,
     score_matching,
     toy2d,
     train,
@@ -48,10 +52,12 @@ __all__ = [
     "budgets",
     "checks",
     "data",
+    "divergence",
     "empirical",
     "energy",
     "enumeration",
     "estimators",
+    "evaluation",
     "flows",
     "glue",
     "latent",
@@ -63,6 +69,7 @@ __all__ = [
     "probability",
     "run_info",
     "samplers",
+    "score",
     "score_matching",
     "start_chapter",
     "toy2d",

@@ -61,6 +61,7 @@ __all__ = [
     "BINARIZE",
     "DIGITS_TEST_SIZE",
     "DOWNLOAD_TIMEOUT_S",
+    "GRAYSCALE_ORDER",
     "MIRRORS",
     "SHA256",
     "SPLITS",
@@ -77,6 +78,7 @@ __all__ = [
     "cache_dir",
     "flatten",
     "load",
+    "load_grayscale",
     "read_idx",
 ]
 
@@ -97,6 +99,8 @@ SPLITS: dict[str, tuple[str, ...]] = {
 }
 #: The order in which ``name="auto"`` tries the data sets.
 AUTO_ORDER: tuple[str, ...] = ("binarized_mnist", "mnist", "fashion_mnist", "digits")
+GRAYSCALE_ORDER: tuple[str, ...] = ("mnist", "fashion_mnist", "digits")
+"""What :func:`load_grayscale` tries, in order."""
 #: The values of :func:`load`'s ``binarize`` argument besides ``None``.
 BINARIZE: tuple[str, ...] = ("threshold", "stochastic")
 
@@ -691,6 +695,33 @@ def load(
                 + "; ".join([*skipped, f"digits: {err}"])
             ) from None
     dataset = _binarized(found, binarize or "threshold", key)
+    why = "".join(f"; {s}" for s in skipped)
+    print(f"data: {dataset.describe()} ({dataset.origin}{why})")
+    return dataset
+
+
+def load_grayscale(
+    split: Split = "train",
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    download: bool = False,
+) -> Dataset:
+    """One split of the first grayscale image set available, in the order of
+    :data:`GRAYSCALE_ORDER`: MNIST, then Fashion-MNIST (Debian's ``dataset-fashion-mnist``
+    offline), then scikit-learn's 8x8 digits, which is always there. Images as stored (integers
+    in ``0..max_value``), with labels. No download unless ``download=True``, so a machine
+    without a network does not wait on a mirror. Prints one line saying what it used and why.
+    """
+    skipped: list[str] = []
+    for name in GRAYSCALE_ORDER[:-1]:
+        try:
+            dataset = load(name, split, data_dir=data_dir, download=download)  # type: ignore[arg-type]
+        except DataNotFoundError:
+            skipped.append(f"{name}: not found")
+            continue
+        break
+    else:
+        dataset = load("digits", split)
     why = "".join(f"; {s}" for s in skipped)
     print(f"data: {dataset.describe()} ({dataset.origin}{why})")
     return dataset

@@ -16,6 +16,9 @@ thousands of steps compiles once and runs without Python in the loop. Step ``s``
   :math:`\sigma^2 / (1 - \eta / (2\sigma^2))`.
 - :func:`mala`, the Metropolis-adjusted Langevin algorithm, corrects that bias with an
   accept/reject step, which needs the unnormalised log-density: it samples :math:`p` exactly.
+- :func:`annealed_langevin` (Song and Ermon 2019) runs ULA on a sequence of noised versions of
+  :math:`p`, from a broad one that mixes quickly down to one close to :math:`p`, with a
+  noise-conditional score :math:`s(x, \sigma) \approx \nabla_x \log q_\sigma(x)`.
 
 The energy-based, score-based and diffusion chapters share these; annealed importance sampling
 (:mod:`dgm_lib.ais`) runs the same transitions at intermediate temperatures.
@@ -23,12 +26,12 @@ The energy-based, score-based and diffusion chapters share these; annealed impor
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import Array, lax
 
 from .checks import (
@@ -44,8 +47,11 @@ __all__ = [
     "Bounds",
     "ChainResult",
     "LogDensityFn",
+    "NoiseScoreFn",
     "ScoreFn",
     "Transition",
+    "annealed_langevin",
+    "check_noise_levels",
     "check_states",
     "langevin_proposal",
     "mala",
@@ -61,6 +67,9 @@ r"""A score :math:`\nabla_x \log p(x)`: maps states ``(n, ...)`` to an array of 
 LogDensityFn = Callable[[Array], Array]
 r"""An unnormalised log-density :math:`\log \tilde p(x) = -E(x)`: maps states ``(n, ...)`` to
 ``(n,)`` values in nats."""
+NoiseScoreFn = Callable[[Array, Array], Array]
+r"""A noise-conditional score :math:`s(x, \sigma) \approx \nabla_x \log q_\sigma(x)`: maps states
+``(n, ...)`` and a scalar noise level to an array shaped like the states."""
 Transition = Callable[[Array, Array], tuple[Array, Array]]
 """One step of a chain, ``(key, x) -> (x', accept)``: ``x`` has shape ``(n, ...)``; ``accept`` has
 shape ``(n,)`` (1 where the move was taken or for a kernel that always moves, the acceptance
@@ -175,9 +184,10 @@ def langevin_proposal(key: Array, x: Array, score: Array, step_size: float) -> A
     r"""One Langevin move, :math:`x + \eta \nabla_x \log p(x) + \sqrt{2\eta}\, \xi` with
     :math:`\xi \sim \mathcal N(0, I)`: the Euler-Maruyama step of the Langevin diffusion
     :math:`dx = \nabla_x \log p(x)\, dt + \sqrt 2\, dW`, whose stationary law is :math:`p`.
-    ``score`` is :math:`\nabla_x \log p(x)`, the shape of ``x``; ``step_size`` is :math:`\eta`.
+    ``score`` is :math:`\nabla_x \log p(x)`, the shape of ``x``; ``step_size`` is :math:`\eta`
+    (a float or a traced scalar).
     """
-    return x + step_size * score + math.sqrt(2.0 * step_size) * jax.random.normal(key, x.shape)
+    return x + step_size * score + jnp.sqrt(2.0 * step_size) * jax.random.normal(key, x.shape)
 
 
 Bounds = tuple[float, float] | None
@@ -369,3 +379,103 @@ def mala(
     )
     transition = _mala_transition(log_density_fn, step_size)
     return _run_chain(key, transition, x0, num_steps, num_recorded)
+
+
+def check_noise_levels(where: str, sigmas: Array) -> Array:
+    r"""Check a ladder of noise levels :math:`\sigma_1 > \sigma_2 > \dots > \sigma_L > 0`: a 1-D
+    float array, at least one level, finite, positive and strictly decreasing (annealing goes
+    from broad to sharp)."""
+    sigmas = check_array(where, "sigmas", sigmas, shape=("num_levels",))
+    if isinstance(sigmas, jax.core.Tracer) and sigmas.shape[0] >= 1:
+        return sigmas  # traced (an argument of a jitted caller): only the shape is known
+    # NumPy, not jnp: inside a jit trace jnp would stage even a constant ladder's checks.
+    values = np.asarray(sigmas)
+    if values.shape[0] < 1 or not bool(np.all(np.isfinite(values))) or not bool(
+        np.all(values > 0)
+    ):
+        raise ValueError(f"{where}: argument 'sigmas' must hold at least one finite, positive "
+                         f"noise level; got {values!r}")
+    if not bool(np.all(np.diff(values) < 0)):
+        raise ValueError(
+            f"{where}: argument 'sigmas' must be strictly decreasing (largest noise first, "
+            f"e.g. jnp.geomspace(sigma_max, sigma_min, num_levels)); got {values!r}"
+        )
+    return sigmas
+
+
+def annealed_langevin(
+    key: Array,
+    score_fn: NoiseScoreFn,
+    x0: Array,
+    *,
+    sigmas: Array,
+    step_size: float,
+    steps_per_level: int,
+    denoise: bool = False,
+) -> ChainResult:
+    r"""Annealed Langevin dynamics (Song and Ermon 2019): for each noise level
+    :math:`\sigma_i` of a decreasing ladder, ``steps_per_level`` ULA steps on the noised
+    density :math:`q_{\sigma_i}` with the step scaled to the level,
+
+    .. math:: x \leftarrow x + \eta_i\, s(x, \sigma_i) + \sqrt{2\eta_i}\,\xi, \qquad
+              \eta_i = \eta\, \sigma_i^2 / \sigma_L^2,
+
+    each level starting where the last one stopped. A broad :math:`q_{\sigma_1}` mixes between
+    modes that :math:`p` separates by regions of low density, and its score is learnable there
+    (the noise puts data everywhere); the ladder then carries the chains, with their mode
+    proportions, down to :math:`q_{\sigma_L} \approx p`. The scaling keeps the signal-to-noise
+    ratio :math:`\eta_i \lVert s \rVert^2 / \eta_i` of the steps roughly the same at every level,
+    since :math:`\lVert s(\cdot, \sigma) \rVert \propto 1/\sigma`. (Song and Ermon write the step
+    as :math:`\tfrac{\alpha_i}{2} s + \sqrt{\alpha_i}\, z`: their :math:`\epsilon` is
+    :math:`2\eta`.)
+
+    With ``denoise=True`` the last state gets one step of Tweedie's formula,
+    :math:`x + \sigma_L^2 s(x, \sigma_L) = \mathbb E[x_{\text{clean}} \mid x]` for
+    :math:`x = x_{\text{clean}} + \sigma_L \varepsilon`, which removes the last level's noise
+    (Jolicoeur-Martineau et al. 2021; Song and Ermon 2020).
+
+    Args:
+        key: a ``jax.random.key``.
+        score_fn: :math:`s(x, \sigma)`, states ``(n, ...)`` and a scalar level to the shape of
+            the states.
+        x0: initial states ``(num_chains, ...)``, float (usually uniform or
+            :math:`\mathcal N(0, \sigma_1^2 I)` noise).
+        sigmas: the ladder :math:`\sigma_1 > \dots > \sigma_L > 0`, shape ``(num_levels,)``.
+        step_size: :math:`\eta > 0`, the step at the smallest level.
+        steps_per_level: ULA steps per level.
+        denoise: apply Tweedie's denoising step at the end.
+
+    Returns:
+        A :class:`ChainResult`: ``trace`` holds the state at the end of every level, shape
+        ``(num_levels, num_chains, ...)`` (before the denoising step), ``accept_rate`` is 1.
+    """
+    where = "annealed_langevin"
+    steps_per_level = check_positive_int(where, "steps_per_level", steps_per_level)
+    key, step_size, x0, steps_per_level, _ = _check_langevin_chain(
+        where, key, score_fn, "score_fn", "a callable (x, sigma) -> score shaped like x", x0,
+        step_size, steps_per_level, 0,
+    )
+    sigmas = check_noise_levels(where, sigmas)
+    return _annealed_langevin(key, score_fn, x0, sigmas, step_size, steps_per_level, denoise)
+
+
+def _annealed_langevin(
+    key: Array,
+    score_fn: NoiseScoreFn,
+    x0: Array,
+    sigmas: Array,
+    step_size: float,
+    steps_per_level: int,
+    denoise: bool,
+) -> ChainResult:
+    etas = step_size * jnp.square(sigmas / sigmas[-1])
+
+    def level(x: Array, i: Array) -> tuple[Array, Array]:
+        transition = _ula_transition(lambda y: score_fn(y, sigmas[i]), etas[i], None)
+        x = _run_chain(jax.random.fold_in(key, i), transition, x, steps_per_level, 0).final
+        return x, x
+
+    final, trace = lax.scan(level, x0, jnp.arange(sigmas.shape[0]))
+    if denoise:
+        final = final + jnp.square(sigmas[-1]) * score_fn(final, sigmas[-1])
+    return ChainResult(final, trace, jnp.ones(x0.shape[:1]))

@@ -8,8 +8,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"
 python="${PYTHON:-python3}"
 
-if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
-  echo "setup: $python is missing or older than Python 3.10; install Python 3.10+ or set PYTHON=/path/to/python3" >&2
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "setup: $python is missing or older than Python 3.11; install Python 3.11+ or set PYTHON=/path/to/python3" >&2
   exit 1
 fi
 

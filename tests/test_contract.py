@@ -14,6 +14,7 @@ import pytest
 from flax import nnx
 
 import dgm_lib
+from dgm_lib.nn import Frozen
 
 SUBPACKAGES = sorted(
     name for _, name, is_pkg in pkgutil.iter_modules(dgm_lib.__path__) if is_pkg
@@ -92,7 +93,9 @@ MODULE_CLASSES = [
 
 
 def _arrays(module: nnx.Module) -> list[np.ndarray]:
-    return [np.asarray(a) for a in jax.tree.leaves(nnx.state(module, nnx.Param))]
+    """Trained parameters and the fixed random arrays a model draws once (``Frozen``)."""
+    state = nnx.state(module, nnx.Any(nnx.Param, Frozen))
+    return [np.asarray(a) for a in jax.tree.leaves(state)]
 
 
 @pytest.mark.parametrize("name, cls", MODULE_CLASSES, ids=[n for n, _ in MODULE_CLASSES])
@@ -115,6 +118,7 @@ def _examples() -> dict:
     from dgm_lib import flows as F
     from dgm_lib import latent as L
     from dgm_lib import nn
+    from dgm_lib import score as S
 
     return {
         "autoregressive.NADE": lambda r: ar.NADE(6, 4, rngs=r),
@@ -136,6 +140,10 @@ def _examples() -> dict:
         "latent.VAE": lambda r: L.VAE(6, 2, (4,), rngs=r),
         "latent.LinearGaussianVAE": lambda r: L.LinearGaussianVAE(3, 1, rngs=r),
         "nn.MLP": lambda r: nn.MLP((2, 3, 1), rngs=r),
+        "score.TimeEmbedding": lambda r: S.TimeEmbedding(4, rngs=r),
+        "score.ScoreMLP": lambda r: S.ScoreMLP(2, (4,), embed_dim=4, rngs=r),
+        "score.NoisyClassifier": lambda r: S.NoisyClassifier(2, 3, (4,), S.VPSDE(), embed_dim=4,
+                                                             rngs=r),
     }
 
 

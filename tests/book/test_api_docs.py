@@ -41,8 +41,9 @@ FOUNDATION = [
     "samplers",
     "ais",
     "score_matching",
+    "divergence",
 ]
-SUBPACKAGES = ["background", "autoregressive", "latent", "flows", "energy"]
+SUBPACKAGES = ["background", "autoregressive", "latent", "flows", "energy", "score", "evaluation"]
 MODULES = [f"dgm_lib.{m}" for m in FOUNDATION + SUBPACKAGES]
 
 

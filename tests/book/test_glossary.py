@@ -95,8 +95,10 @@ def notes() -> str:
     return NOTES.read_text(encoding="utf-8")
 
 
-def test_glossary_has_its_three_blocks_and_every_entry_a_definition() -> None:
-    assert len(FENCE.findall(GLOSSARY.read_text(encoding="utf-8"))) == 3
+def test_glossary_has_one_block_per_part_and_every_entry_a_definition() -> None:
+    text = GLOSSARY.read_text(encoding="utf-8")
+    sections = re.findall(r"^## ", text, re.M)
+    assert len(sections) >= 4 and len(FENCE.findall(text)) == len(sections)
     assert len(ENTRIES) > 100, f"only {len(ENTRIES)} entries parsed"
     assert not [str(e) for e in ENTRIES if not e.definition], "entries without a definition"
 
