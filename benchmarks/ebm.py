@@ -50,11 +50,8 @@ table; nothing is written.
 from __future__ import annotations
 
 import math
-import os
-import statistics
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 
 import jax
@@ -80,24 +77,16 @@ except ImportError:
         "torch==2.13.0` (it is a dependency of this benchmark only)."
     )
 
+from versus_torch import CORES, Case, compiled_rate, medians, to_torch, torch_rate
+
 D, HIDDEN, BATCH, CHAINS = 784, 500, 100, 100
 LR = 0.05
 REPEATS = 3  # alternating JAX / PyTorch measurements per case; the table shows medians
 CD_STEPS = {1: 250, 10: 50}  # n for CD-k: fit runs n and (at least) 4n steps, PyTorch n
 MIN_EXTRA_S = 2.0  # the least time of fit's extra steps in the long run
 SAMPLER_STEPS = 250  # n for the sampling loops; the long run has 4n = 1000 steps
+TORCH_WARMUP, TORCH_TRIAL = 5, 10  # PyTorch's warm-up and thread-trial steps
 TARGET = 2.0  # the library at least this many times faster on the sampling loops
-CORES = len(os.sched_getaffinity(0))  # the cores this process may use; XLA:CPU uses them all
-
-
-@dataclass(frozen=True)
-class Case:
-    """One row of the table: one measurement of each side, in steps per second."""
-
-    name: str
-    library: Callable[[], float]
-    pytorch: Callable[[], tuple[float, int]]
-    sampling: bool
 
 
 def binary_images(n: int) -> tuple[np.ndarray, str]:
@@ -115,18 +104,6 @@ def binary_images(n: int) -> tuple[np.ndarray, str]:
     return (rng.random((n, D)) < 0.13).astype(np.float32), f"random binary images ({why})"
 
 
-def extra_rate(seconds: Callable[[int], float], n: int) -> float:
-    """``3n / (t_4n - t_n)``: steps/s of a compiled sampler with its fixed cost per call
-    (the dispatch) cancelled."""
-    short, long = seconds(n), seconds(4 * n)
-    if long - short < 0.2 * long:
-        raise RuntimeError(
-            f"{n} and {4 * n} steps took {short:.2f} s and {long:.2f} s; the difference is "
-            "within the noise of the fixed cost, raise the number of steps"
-        )
-    return 3 * n / (long - short)
-
-
 def fit_rate(seconds: Callable[[int], float], n: int) -> float:
     """Steps/s of ``fit`` from a run of ``n`` steps and a longer one, ``(long - n) /
     (t_long - t_n)``: the compile time, the same in both, cancels. ``long`` is ``4n``,
@@ -141,35 +118,6 @@ def fit_rate(seconds: Callable[[int], float], n: int) -> float:
             )
         long *= 2
     return (long - n) / (t_long - short)
-
-
-def torch_rate(run: Callable[[int], object], n: int) -> tuple[float, int]:
-    """Steps/s of ``run(n)`` (PyTorch, synchronous on the CPU) and the threads it ran with.
-
-    After a warm-up, 10 steps are timed with every core and with one thread, and the faster
-    setting is used: on a CPU shared with another busy process, OpenMP's threads wait for the
-    descheduled one at every operation and all cores can run many times slower than one."""
-
-    def seconds(steps: int) -> float:
-        with timer() as t:
-            run(steps)
-        return t.seconds
-
-    run(5)
-    trial = {}
-    for k in sorted({CORES, 1}, reverse=True):
-        torch.set_num_threads(k)
-        trial[k] = seconds(10)
-    threads = min(trial, key=trial.__getitem__)
-    torch.set_num_threads(threads)
-    rate = n / seconds(n)
-    torch.set_num_threads(CORES)
-    return rate, threads
-
-
-def to_torch(a: jax.Array | np.ndarray) -> torch.Tensor:
-    """A float32 torch tensor with the values of ``a`` (a copy)."""
-    return torch.from_numpy(np.array(a, dtype=np.float32))
 
 
 class TorchRBM(torch.nn.Module):
@@ -234,23 +182,10 @@ def cd_cases(x: np.ndarray) -> list[Case]:
     return [
         Case(f"RBM {D}-{HIDDEN} CD-{k} training, batch {BATCH}",
              partial(fit_rate, partial(library_seconds, k), n),
-             partial(torch_rate, partial(pytorch_train, k), n), sampling=False)
+             partial(torch_rate, partial(pytorch_train, k), n, warmup=TORCH_WARMUP,
+                     trial=TORCH_TRIAL), target_applies=False)
         for k, n in CD_STEPS.items()
     ]
-
-
-def compiled_rate(run: Callable[[int], object], n: int) -> Callable[[], float]:
-    """Compile ``run(num_steps)`` for ``n`` and ``4n`` steps; return one measurement of its
-    steps/s, the extra steps over the extra time."""
-    for steps in (n, 4 * n):
-        jax.block_until_ready(run(steps))
-
-    def seconds(steps: int) -> float:
-        with timer() as t:
-            jax.block_until_ready(run(steps))
-        return t.seconds
-
-    return partial(extra_rate, seconds, n)
 
 
 def gibbs_case(x: np.ndarray) -> Case:
@@ -273,7 +208,8 @@ def gibbs_case(x: np.ndarray) -> Case:
 
     return Case(f"RBM {D}-{HIDDEN} block Gibbs, {CHAINS} chains",
                 compiled_rate(library, SAMPLER_STEPS),
-                partial(torch_rate, pytorch, 4 * SAMPLER_STEPS), sampling=True)
+                partial(torch_rate, pytorch, 4 * SAMPLER_STEPS, warmup=TORCH_WARMUP,
+                        trial=TORCH_TRIAL), target_applies=True)
 
 
 def torch_mlp(mlp: MLP) -> torch.nn.Sequential:
@@ -321,19 +257,8 @@ def ula_case(sizes: tuple[int, ...], chains: int, step_size: float, what: str) -
     name = "-".join(map(str, sizes))
     return Case(f"ULA, MLP energy {name} silu, {what}, {chains} chains",
                 compiled_rate(library, SAMPLER_STEPS),
-                partial(torch_rate, pytorch, 4 * SAMPLER_STEPS), sampling=True)
-
-
-def medians(case: Case) -> tuple[float, float, list[int]]:
-    """Median steps/s of the library and of PyTorch over alternating measurements, and the
-    PyTorch threads of each measurement."""
-    ours, theirs, threads = [], [], []
-    for _ in range(REPEATS):
-        ours.append(case.library())
-        rate, k = case.pytorch()
-        theirs.append(rate)
-        threads.append(k)
-    return statistics.median(ours), statistics.median(theirs), threads
+                partial(torch_rate, pytorch, 4 * SAMPLER_STEPS, warmup=TORCH_WARMUP,
+                        trial=TORCH_TRIAL), target_applies=True)
 
 
 def main() -> None:
@@ -351,7 +276,7 @@ def main() -> None:
             ula_case((2, 64, 64, 1), 1000, 1e-2, "2-D points"),
             ula_case((D, 256, 256, 1), 64, 1e-3, "28x28 images"),
         ]
-        rates = {case.name: medians(case) for case in cases}
+        rates = {case.name: medians(case, REPEATS) for case in cases}
     print()
     print(f"steps/s, medians of {REPEATS} alternating measurements; sampling loops "
           f"{4 * SAMPLER_STEPS} steps")
@@ -363,7 +288,7 @@ def main() -> None:
     print()
     print(f"target: >= {TARGET:.0f}x for the sampling loops")
     for case in cases:
-        if case.sampling:
+        if case.target_applies:
             ours, theirs, _ = rates[case.name]
             verdict = "meets" if ours >= TARGET * theirs else "MISSES"
             print(f"  {case.name}: {ours / theirs:.2f}x, {verdict} the target")

@@ -69,9 +69,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import statistics
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -94,9 +92,12 @@ except ImportError:
         "torch==2.13.0` (it is a dependency of this benchmark only)."
     )
 
+from versus_torch import CORES, Case, compiled_rate, medians, to_torch, torch_rate
+
 TARGET = 3.0  # the library at least this many times faster on the 2-D (dispatch-bound) loops
-CORES = len(os.sched_getaffinity(0))  # the cores this process may use; XLA:CPU uses them all
 LEVELS = 10  # annealed Langevin noise levels, sigma_max down to sigma_min
+# PyTorch's warm-up and thread-trial steps: multiples of the annealed sampler's levels
+TORCH_WARMUP, TORCH_TRIAL = LEVELS, 2 * LEVELS
 SIGMA_MAX, SIGMA_MIN = 10.0, 0.01
 LANGEVIN_STEP = 1e-5  # eta at the smallest level; level i uses eta (sigma_i / sigma_L)^2
 T_MIN = 1e-3  # where the reverse SDE stops
@@ -114,72 +115,6 @@ class Settings:
 
 
 QUICK = Settings(points_steps=50, image_steps=10, repeats=1)
-
-
-@dataclass(frozen=True)
-class Case:
-    """One row of the table: one measurement of each side, in steps per second."""
-
-    name: str
-    library: Callable[[], float]
-    pytorch: Callable[[], tuple[float, int]]
-    dispatch_bound: bool
-
-
-def extra_rate(seconds: Callable[[int], float], n: int) -> float:
-    """``3n / (t_4n - t_n)``: steps/s of a compiled sampler with its fixed cost per call
-    (the dispatch) cancelled."""
-    short, long = seconds(n), seconds(4 * n)
-    if long - short < 0.2 * long:
-        raise RuntimeError(
-            f"{n} and {4 * n} steps took {short:.2f} s and {long:.2f} s; the difference is "
-            "within the noise of the fixed cost, raise the number of steps"
-        )
-    return 3 * n / (long - short)
-
-
-def compiled_rate(run: Callable[[int], object], n: int) -> Callable[[], float]:
-    """Compile ``run(num_steps)`` for ``n`` and ``4n`` steps; return one measurement of its
-    steps/s, the extra steps over the extra time."""
-    for steps in (n, 4 * n):
-        jax.block_until_ready(run(steps))
-
-    def seconds(steps: int) -> float:
-        with timer() as t:
-            jax.block_until_ready(run(steps))
-        return t.seconds
-
-    return partial(extra_rate, seconds, n)
-
-
-def torch_rate(run: Callable[[int], object], n: int) -> tuple[float, int]:
-    """Steps/s of ``run(n)`` (PyTorch, synchronous on the CPU) and the threads it ran with.
-
-    After a warm-up, 20 steps are timed with every core and with one thread, and the faster
-    setting is used: on a CPU shared with another busy process, OpenMP's threads wait for the
-    descheduled one at every operation and all cores can run many times slower than one.
-    (Step counts are multiples of the annealed sampler's 10 levels.)"""
-
-    def seconds(steps: int) -> float:
-        with timer() as t:
-            run(steps)
-        return t.seconds
-
-    run(LEVELS)
-    trial = {}
-    for k in sorted({CORES, 1}, reverse=True):
-        torch.set_num_threads(k)
-        trial[k] = seconds(2 * LEVELS)
-    threads = min(trial, key=trial.__getitem__)
-    torch.set_num_threads(threads)
-    rate = n / seconds(n)
-    torch.set_num_threads(CORES)
-    return rate, threads
-
-
-def to_torch(a: jax.Array | np.ndarray) -> torch.Tensor:
-    """A float32 torch tensor with the values of ``a`` (a copy)."""
-    return torch.from_numpy(np.array(a, dtype=np.float32))
 
 
 class TorchVESDE:
@@ -327,8 +262,9 @@ def annealed_case(n: int) -> Case:
         return x
 
     return Case(f"annealed Langevin, 2-D points, {POINT_CHAINS} chains, {LEVELS} levels",
-                compiled_rate(library, n), partial(torch_rate, pytorch, 4 * n),
-                dispatch_bound=True)
+                compiled_rate(library, n),
+                partial(torch_rate, pytorch, 4 * n, warmup=TORCH_WARMUP, trial=TORCH_TRIAL),
+                target_applies=True)
 
 
 def euler_maruyama_case(model: S.ScoreModel, chains: int, n: int, what: str,
@@ -359,19 +295,8 @@ def euler_maruyama_case(model: S.ScoreModel, chains: int, n: int, what: str,
         return x
 
     return Case(f"Euler-Maruyama, {what}, {chains} chains", compiled_rate(library, n),
-                partial(torch_rate, pytorch, 4 * n), dispatch_bound=dispatch_bound)
-
-
-def medians(case: Case, repeats: int) -> tuple[float, float, list[int]]:
-    """Median steps/s of the library and of PyTorch over alternating measurements, and the
-    PyTorch threads of each measurement."""
-    ours, theirs, threads = [], [], []
-    for _ in range(repeats):
-        ours.append(case.library())
-        rate, k = case.pytorch()
-        theirs.append(rate)
-        threads.append(k)
-    return statistics.median(ours), statistics.median(theirs), threads
+                partial(torch_rate, pytorch, 4 * n, warmup=TORCH_WARMUP, trial=TORCH_TRIAL),
+                target_applies=dispatch_bound)
 
 
 def main() -> None:
@@ -411,7 +336,7 @@ def main() -> None:
     print(f"target: >= {TARGET:.0f}x for the dispatch-bound 2-D sampler loops")
     for case in cases:
         ours, theirs, _ = rates[case.name]
-        if case.dispatch_bound:
+        if case.target_applies:
             verdict = "meets" if ours >= TARGET * theirs else "MISSES"
             print(f"  {case.name}: {ours / theirs:.2f}x, {verdict} the target")
         else:

@@ -27,6 +27,7 @@ The energy-based, score-based and diffusion chapters share these; annealed impor
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -459,6 +460,7 @@ def annealed_langevin(
     return _annealed_langevin(key, score_fn, x0, sigmas, step_size, steps_per_level, denoise)
 
 
+@partial(jax.jit, static_argnames=("score_fn", "step_size", "steps_per_level", "denoise"))
 def _annealed_langevin(
     key: Array,
     score_fn: NoiseScoreFn,

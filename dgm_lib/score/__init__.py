@@ -27,7 +27,16 @@ from .sampling import (
     reverse_drift,
     solve_ode,
 )
-from .sde import SDE, VESDE, VPSDE, broadcast_time, perturb, prior_log_prob, prior_sample
+from .sde import (
+    SDE,
+    VESDE,
+    VPSDE,
+    broadcast_time,
+    check_t_min,
+    perturb,
+    prior_log_prob,
+    prior_sample,
+)
 
 __all__ = [
     "SDE",
@@ -40,6 +49,7 @@ __all__ = [
     "TimeEmbedding",
     "TimeScoreFn",
     "broadcast_time",
+    "check_t_min",
     "dsm_loss",
     "eight_gaussians",
     "euler_maruyama",

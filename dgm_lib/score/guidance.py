@@ -35,7 +35,7 @@ from ..checks import (
 from ..nn import MLP
 from .networks import TimeEmbedding
 from .sampling import TimeScoreFn
-from .sde import SDE, perturb
+from .sde import SDE, check_t_min, perturb
 
 __all__ = ["NoisyClassifier", "guided_score", "noisy_classifier_loss"]
 
@@ -79,9 +79,7 @@ def noisy_classifier_loss(model: NoisyClassifier, batch: tuple[Array, Array], ke
     :func:`dgm_lib.train.fit`."""
     where = "noisy_classifier_loss"
     key = check_key(where, key)
-    t_min = check_positive_float(where, "t_min", t_min)
-    if not t_min < 1.0:
-        raise ValueError(f"{where}: argument 't_min' must be in (0, 1); got {t_min}")
+    t_min = check_t_min(where, t_min)
     x, y = batch
     x = check_array(where, "x", x, shape=("n", model.d))
     y = check_array(where, "y", y, shape=(x.shape[0],), kind="int")

@@ -20,14 +20,16 @@ trajectory does not depend on the probes, only the integrand does, so the estima
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
+import jax
 import jax.numpy as jnp
 from jax import Array
 
 from ..checks import check_array, check_callable, check_positive_float
 from ..divergence import exact_divergence, hutchinson_divergence
 from .sampling import TimeScoreFn, reverse_drift, solve_ode
-from .sde import SDE, prior_log_prob
+from .sde import SDE, check_t_min, prior_log_prob
 
 __all__ = ["probability_flow_log_prob"]
 
@@ -66,15 +68,26 @@ def probability_flow_log_prob(
     if x.ndim < 2:
         raise ValueError(f"{where}: argument 'x' must have shape (n, ...) with a batch axis; "
                          f"got shape {tuple(x.shape)}")
-    n, shape = x.shape[0], x.shape
+    n = x.shape[0]
     d = x.size // n
     if probes is not None:
         probes = check_array(where, "probes", probes, shape=("num_probes", n, d))
-    t_min = check_positive_float(where, "t_min", t_min)
-    if not t_min < 1.0:
-        raise ValueError(f"{where}: argument 't_min' must be in (0, 1); got {t_min}")
+    t_min = check_t_min(where, t_min)
     rtol = check_positive_float(where, "rtol", rtol)
     atol = check_positive_float(where, "atol", atol)
+    return _probability_flow_log_prob(sde, score_fn, x, probes, t_min, rtol, atol,
+                                      prior_log_prob_fn)
+
+
+@partial(jax.jit, static_argnames=("sde", "score_fn", "t_min", "rtol", "atol",
+                                   "prior_log_prob_fn"))
+def _probability_flow_log_prob(
+    sde: SDE, score_fn: TimeScoreFn, x: Array, probes: Array | None, t_min: float, rtol: float,
+    atol: float, prior_log_prob_fn: Callable[[Array], Array] | None,
+) -> Array:
+    """The likelihood ODE, compiled once per SDE, score function, prior and tolerances."""
+    n, shape = x.shape[0], x.shape
+    d = x.size // n
     prior = prior_log_prob_fn or (lambda y: prior_log_prob(sde, y))
 
     def field(t: Array, state: tuple[Array, Array]) -> tuple[Array, Array]:

@@ -42,7 +42,7 @@ from jax import Array
 from ..checks import check_array, check_key, check_positive_float
 from ..score_matching import denoising_objective
 from .sampling import TimeScoreFn
-from .sde import SDE, broadcast_time
+from .sde import SDE, broadcast_time, check_t_min
 
 __all__ = ["ScoreModel", "dsm_loss", "tweedie_denoise"]
 
@@ -93,9 +93,7 @@ def dsm_loss(model: ScoreModel, batch: Array, key: Array, *, t_min: float = 1e-3
     :func:`dgm_lib.train.fit`."""
     where = "dsm_loss"
     key = check_key(where, key)
-    t_min = check_positive_float(where, "t_min", t_min)
-    if not t_min < 1.0:
-        raise ValueError(f"{where}: argument 't_min' must be in (0, 1); got {t_min}")
+    t_min = check_t_min(where, t_min)
     batch = check_array(where, "batch", batch)
     time_key, noise_key = jax.random.split(key)
     t = jax.random.uniform(time_key, batch.shape[:1], minval=t_min, maxval=1.0)

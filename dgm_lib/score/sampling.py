@@ -29,13 +29,19 @@ term rewritten as a drift, :math:`\tfrac12 g^2 \Delta p = \nabla \cdot (\tfrac12
 
 Each takes ``observed`` and ``mask`` (1 where known): after every step the known entries are
 replaced by a fresh draw of the forward marginal at the current time, so the free entries are
-sampled from :math:`p(x_{\text{free}} \mid x_{\text{known}})` (inpainting; Song et al. 2021,
-appendix I). Score functions map states ``(n, ...)`` and times ``(n,)`` to the states' shape.
+pulled towards values consistent with the known ones (inpainting; Song et al. 2021, appendix
+I). This is an approximation of :math:`p(x_{\text{free}} \mid x_{\text{known}})`, not an exact
+sampler: each step conditions on one noised draw of the known entries rather than on their
+values (on a correlated Gaussian the free coordinate's variance comes out too large); the exact
+conditional needs the conditional score :math:`\nabla \log p_t(x_t \mid x_{\text{known}})`.
+The samplers compile once per SDE, score function (by identity) and sizes. Score functions map
+states ``(n, ...)`` and times ``(n,)`` to the states' shape.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import diffrax
 import jax
@@ -49,7 +55,7 @@ from ..checks import (
     check_positive_float,
     check_positive_int,
 )
-from .sde import SDE
+from .sde import SDE, check_t_min
 
 __all__ = [
     "TimeScoreFn",
@@ -87,9 +93,7 @@ def _check_sampler(
     if x_T.ndim < 2:
         raise ValueError(f"{where}: argument 'x_T' must have shape (n, ...) with a batch axis; "
                          f"got shape {tuple(x_T.shape)}")
-    t_min = check_positive_float(where, "t_min", t_min)
-    if not t_min < 1.0:
-        raise ValueError(f"{where}: argument 't_min' must be in (0, 1); got {t_min}")
+    t_min = check_t_min(where, t_min)
     if (observed is None) != (mask is None):
         raise ValueError(f"{where}: give both 'observed' and 'mask' (inpainting) or neither")
     if observed is not None:
@@ -125,9 +129,19 @@ def _langevin_corrector(key: Array, score_fn: TimeScoreFn, x: Array, t: Array, s
     return x + step * score + jnp.sqrt(2.0 * step) * z
 
 
+@partial(jax.jit, static_argnames=("sde", "score_fn", "num_steps", "t_min", "snr",
+                                   "corrector_steps"))
 def _run_reverse(key: Array, sde: SDE, score_fn: TimeScoreFn, x_T: Array, num_steps: int,
-                 t_min: float, observed: Array | None, mask: Array | None,
-                 corrector: Callable[[Array, Array, Array], Array] | None) -> Array:
+                 t_min: float, observed: Array | None, mask: Array | None, snr: float | None,
+                 corrector_steps: int) -> Array:
+    """The reverse-time sampler, compiled once per SDE, score function and sizes."""
+
+    def corrector(k: Array, x: Array, t: Array) -> Array:
+        def one(x: Array, j: Array) -> tuple[Array, None]:
+            return _langevin_corrector(jax.random.fold_in(k, j), score_fn, x, t, snr), None
+
+        return lax.scan(one, x, jnp.arange(corrector_steps))[0]
+
     times = jnp.linspace(1.0, t_min, num_steps + 1)
     dt = (1.0 - t_min) / num_steps
     start_key, key = jax.random.split(key)
@@ -136,7 +150,7 @@ def _run_reverse(key: Array, sde: SDE, score_fn: TimeScoreFn, x_T: Array, num_st
         step_key = jax.random.fold_in(key, k)
         correct_key, predict_key, impute_key = jax.random.split(step_key, 3)
         t = times[k]
-        if corrector is not None:
+        if snr is not None:
             x = _impute(impute_key, sde, corrector(correct_key, x, t), t, observed, mask)
         noise = (k < num_steps - 1).astype(jnp.float32)  # the last step returns the mean
         x = _reverse_step(predict_key, sde, score_fn, x, t, dt, noise)
@@ -178,7 +192,7 @@ def euler_maruyama(
     where = "euler_maruyama"
     x_T, t_min, observed, mask = _check_sampler(where, key, score_fn, x_T, t_min, observed, mask)
     num_steps = check_positive_int(where, "num_steps", num_steps)
-    return _run_reverse(key, sde, score_fn, x_T, num_steps, t_min, observed, mask, None)
+    return _run_reverse(key, sde, score_fn, x_T, num_steps, t_min, observed, mask, None, 0)
 
 
 def predictor_corrector(
@@ -206,14 +220,8 @@ def predictor_corrector(
     num_steps = check_positive_int(where, "num_steps", num_steps)
     snr = check_positive_float(where, "snr", snr)
     corrector_steps = check_positive_int(where, "corrector_steps", corrector_steps)
-
-    def corrector(k: Array, x: Array, t: Array) -> Array:
-        def one(x: Array, j: Array) -> tuple[Array, None]:
-            return _langevin_corrector(jax.random.fold_in(k, j), score_fn, x, t, snr), None
-
-        return lax.scan(one, x, jnp.arange(corrector_steps))[0]
-
-    return _run_reverse(key, sde, score_fn, x_T, num_steps, t_min, observed, mask, corrector)
+    return _run_reverse(key, sde, score_fn, x_T, num_steps, t_min, observed, mask, snr,
+                        corrector_steps)
 
 
 def solve_ode(
@@ -249,6 +257,14 @@ def probability_flow_ode(
     x_T, t_min, _, _ = _check_sampler(where, None, score_fn, x_T, t_min, None, None)
     rtol = check_positive_float(where, "rtol", rtol)
     atol = check_positive_float(where, "atol", atol)
+
+    return _probability_flow_ode(sde, score_fn, x_T, t_min, rtol, atol)
+
+
+@partial(jax.jit, static_argnames=("sde", "score_fn", "t_min", "rtol", "atol"))
+def _probability_flow_ode(sde: SDE, score_fn: TimeScoreFn, x_T: Array, t_min: float,
+                          rtol: float, atol: float) -> Array:
+    """The ODE sampler, compiled once per SDE, score function and tolerances."""
 
     def field(t: Array, x: Array) -> Array:
         return reverse_drift(sde, score_fn, x, t, probability_flow=True)

@@ -33,9 +33,27 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from ..checks import check_array, check_key
+from ..checks import check_array, check_key, check_positive_float
 
-__all__ = ["SDE", "VESDE", "VPSDE", "broadcast_time", "perturb", "prior_log_prob", "prior_sample"]
+__all__ = [
+    "SDE",
+    "VESDE",
+    "VPSDE",
+    "broadcast_time",
+    "check_t_min",
+    "perturb",
+    "prior_log_prob",
+    "prior_sample",
+]
+
+
+def check_t_min(where: str, t_min: float) -> float:
+    """Check the earliest time a sampler, loss or likelihood uses: a float in (0, 1) (the score
+    of :math:`p_t` grows without bound as :math:`t \\to 0`)."""
+    t_min = check_positive_float(where, "t_min", t_min)
+    if not t_min < 1.0:
+        raise ValueError(f"{where}: argument 't_min' must be in (0, 1); got {t_min}")
+    return t_min
 
 
 def broadcast_time(t: Array, x: Array) -> Array:
