@@ -35,10 +35,10 @@ from .checks import check_array, check_callable, check_key, check_positive_int
 __all__ = ["Field", "ProbeKind", "exact_divergence", "hutchinson_divergence", "probes"]
 
 Field = Callable[[Array], Array]
-"""A vector field on a batch: ``(n, d) -> (n, d)``, each example's value depending on that
-example only."""
+"""A vector field on a batch, mapping ``(n, d)`` to ``(n, d)`` with each example's value
+depending on that example only."""
 ProbeKind = Literal["rademacher", "gaussian"]
-r"""The law of a probe's entries: ``"rademacher"`` (:math:`\pm 1`) or ``"gaussian"``."""
+r"""How a probe's entries are drawn, ``"rademacher"`` (:math:`\pm 1`) or ``"gaussian"``."""
 
 
 def _exact_divergence(fn: Field, x: Array) -> Array:
