@@ -22,6 +22,7 @@ from flax import nnx
 __all__ = [
     "check_array",
     "check_axis",
+    "check_batch",
     "check_broadcastable",
     "check_callable",
     "check_event_shape",
@@ -108,6 +109,18 @@ def check_array(
             f"got shape {tuple(x.shape)}"
         )
     return jnp.asarray(x)
+
+
+def check_batch(where: str, name: str, x: Any) -> jnp.ndarray:
+    """Check a float batch of examples of any shape, ``(n, ...)`` with at least one axis after
+    the batch axis (``(n, d)`` points, ``(n, H, W)`` images); return it as a JAX array."""
+    x = check_array(where, name, x)
+    if x.ndim < 2:
+        raise ValueError(
+            f"{where}: argument '{name}' must have shape (n, ...) with the batch axis first "
+            f"and at least one more (e.g. (n, d)); got shape {tuple(x.shape)}"
+        )
+    return x
 
 
 def check_broadcastable(where: str, **arrays: Any) -> tuple[int, ...]:

@@ -52,7 +52,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from .checks import check_array, check_callable, check_key, check_positive_int
+from .checks import check_array, check_batch, check_callable, check_key, check_positive_int
 from .divergence import ProbeKind, exact_divergence, probes
 from .samplers import ScoreFn
 
@@ -131,10 +131,7 @@ def denoising_objective(key: Array, score_fn: ScoreFn, x: Array, sigma: Array | 
     where = "denoising_objective"
     key = check_key(where, key)
     check_callable(where, "score_fn", score_fn, "a callable (n, ...) -> (n, ...)")
-    x = check_array(where, "x", x)
-    if x.ndim < 2:
-        raise ValueError(f"{where}: argument 'x' must have shape (n, d) or (n, ...) with a "
-                         f"batch axis first; got shape {tuple(x.shape)}")
+    x = check_batch(where, "x", x)
     sigma = check_array(where, "sigma", sigma)
     if sigma.ndim > 1 or (sigma.ndim == 1 and sigma.shape[0] != x.shape[0]):
         raise ValueError(f"{where}: argument 'sigma' must be a scalar or have shape (n,) = "

@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from ..checks import check_array, check_callable, check_positive_float
+from ..checks import check_array, check_batch, check_callable, check_positive_float
 from ..divergence import exact_divergence, hutchinson_divergence
 from .sampling import TimeScoreFn, reverse_drift, solve_ode
 from .sde import SDE, check_t_min, prior_log_prob
@@ -64,10 +64,7 @@ def probability_flow_log_prob(
     """
     where = "probability_flow_log_prob"
     check_callable(where, "score_fn", score_fn, "a callable (x, t) -> score shaped like x")
-    x = check_array(where, "x", x)
-    if x.ndim < 2:
-        raise ValueError(f"{where}: argument 'x' must have shape (n, ...) with a batch axis; "
-                         f"got shape {tuple(x.shape)}")
+    x = check_batch(where, "x", x)
     n = x.shape[0]
     d = x.size // n
     if probes is not None:

@@ -50,6 +50,7 @@ from jax import Array, lax
 
 from ..checks import (
     check_array,
+    check_batch,
     check_callable,
     check_key,
     check_positive_float,
@@ -89,10 +90,7 @@ def _check_sampler(
     if key is not None:
         check_key(where, key)
     check_callable(where, "score_fn", score_fn, "a callable (x, t) -> score shaped like x")
-    x_T = check_array(where, "x_T", x_T)
-    if x_T.ndim < 2:
-        raise ValueError(f"{where}: argument 'x_T' must have shape (n, ...) with a batch axis; "
-                         f"got shape {tuple(x_T.shape)}")
+    x_T = check_batch(where, "x_T", x_T)
     t_min = check_t_min(where, t_min)
     if (observed is None) != (mask is None):
         raise ValueError(f"{where}: give both 'observed' and 'mask' (inpainting) or neither")

@@ -337,7 +337,7 @@ def test_denoising_objective_noises_each_example_at_its_own_sigma():
     [
         ("dsm_sigma_wrong_length", lambda: denoising_objective(jax.random.key(0), _S, _X, jnp.ones(4)), ValueError, "denoising_objective: argument 'sigma' must be a scalar or have shape (n,) = (3,); got shape (4,)"),
         ("dsm_sigma_2d", lambda: denoising_objective(jax.random.key(0), _S, _X, jnp.ones((3, 1))), ValueError, "got shape (3, 1)"),
-        ("dsm_1d_points", lambda: denoising_objective(jax.random.key(0), _S, jnp.zeros(3), 0.5), ValueError, "denoising_objective: argument 'x' must have shape (n, d) or (n, ...)"),
+        ("dsm_1d_points", lambda: denoising_objective(jax.random.key(0), _S, jnp.zeros(3), 0.5), ValueError, "denoising_objective: argument 'x' must have shape (n, ...) with the batch axis first"),
         ("dsm_not_callable", lambda: denoising_objective(jax.random.key(0), 1.0, _X, 0.5), TypeError, "denoising_objective: argument 'score_fn'"),
         ("dsm_int_key", lambda: denoising_objective(0, _S, _X, 0.5), TypeError, "denoising_objective: argument 'key'"),
         ("sliced_zero_projections", lambda: sliced_objective(jax.random.key(0), _S, _X, num_projections=0), ValueError, "sliced_objective: argument 'num_projections' must be a positive int"),

@@ -126,7 +126,7 @@ def _score(x, t):
     [
         ("probes_wrong_shape", lambda: probability_flow_log_prob(_SDE, _score, jnp.zeros((3, 2)), probes=jnp.ones((2, 3, 3))), ValueError, "probability_flow_log_prob: argument 'probes' must have shape (num_probes, 3, 2)"),
         ("probes_without_probe_axis", lambda: probability_flow_log_prob(_SDE, _score, jnp.zeros((3, 2)), probes=jnp.ones((3, 2))), ValueError, "argument 'probes'"),
-        ("1d_points", lambda: probability_flow_log_prob(_SDE, _score, jnp.zeros(3)), ValueError, "probability_flow_log_prob: argument 'x' must have shape (n, ...) with a batch axis"),
+        ("1d_points", lambda: probability_flow_log_prob(_SDE, _score, jnp.zeros(3)), ValueError, "probability_flow_log_prob: argument 'x' must have shape (n, ...) with the batch axis first"),
         ("int_points", lambda: probability_flow_log_prob(_SDE, _score, jnp.zeros((3, 2), jnp.int32)), TypeError, "probability_flow_log_prob: argument 'x'"),
         ("zero_t_min", lambda: probability_flow_log_prob(_SDE, _score, jnp.zeros((3, 2)), t_min=0.0), ValueError, "probability_flow_log_prob: argument 't_min' must be a finite number > 0"),
         ("t_min_one", lambda: probability_flow_log_prob(_SDE, _score, jnp.zeros((3, 2)), t_min=1.0), ValueError, "probability_flow_log_prob: argument 't_min' must be in (0, 1)"),

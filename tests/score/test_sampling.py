@@ -257,7 +257,7 @@ _MASK = jnp.zeros((3, 2)).at[:, 0].set(1.0)
         ("pc_mask_without_observed", lambda: predictor_corrector(_KEY, _SDE, _score, _X, num_steps=3, mask=_MASK), ValueError, "give both 'observed' and 'mask'"),
         ("em_observed_wrong_shape", lambda: euler_maruyama(_KEY, _SDE, _score, _X, num_steps=3, observed=jnp.zeros((3, 3)), mask=_MASK), ValueError, "euler_maruyama: argument 'observed' must have shape (3, 2)"),
         ("em_mask_wrong_shape", lambda: euler_maruyama(_KEY, _SDE, _score, _X, num_steps=3, observed=_X, mask=jnp.zeros((2, 2))), ValueError, "euler_maruyama: argument 'mask' must have shape (3, 2)"),
-        ("em_1d_states", lambda: euler_maruyama(_KEY, _SDE, _score, jnp.zeros(3), num_steps=3), ValueError, "euler_maruyama: argument 'x_T' must have shape (n, ...) with a batch axis"),
+        ("em_1d_states", lambda: euler_maruyama(_KEY, _SDE, _score, jnp.zeros(3), num_steps=3), ValueError, "euler_maruyama: argument 'x_T' must have shape (n, ...) with the batch axis first"),
         ("ode_1d_states", lambda: probability_flow_ode(_SDE, _score, jnp.zeros(3)), ValueError, "probability_flow_ode: argument 'x_T'"),
         ("em_zero_steps", lambda: euler_maruyama(_KEY, _SDE, _score, _X, num_steps=0), ValueError, "euler_maruyama: argument 'num_steps' must be a positive int"),
         ("pc_zero_steps", lambda: predictor_corrector(_KEY, _SDE, _score, _X, num_steps=0), ValueError, "predictor_corrector: argument 'num_steps'"),
