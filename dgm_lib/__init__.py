@@ -4,7 +4,8 @@ A shared foundation at the top: ``probability`` (densities, samplers, KLs), ``es
 (Monte Carlo with error bars), ``checks``, ``masks`` (MADE degrees and masks), ``nn`` (one MLP,
 initialisers, ``Frozen``), ``enumeration``, ``empirical``, ``data``, ``toy2d``, ``train`` (one
 ``fit`` loop, one ``nll_loss``), ``metrics``, ``plot``, ``budgets``, ``book`` (what a chapter
-runs first, its timer, its compiled model methods), ``samplers`` (scanned Markov chains:
+runs first, its timer, its compiled model methods), ``results`` (each chapter's record for the
+results page), ``files`` (atomic writes), ``samplers`` (scanned Markov chains:
 Gibbs, ULA, MALA, annealed Langevin), ``ais`` (annealed importance sampling),
 ``score_matching`` (Hyvarinen's, denoising and sliced objectives) and ``divergence`` (exact and
 Hutchinson). Then one subpackage per part of the course: ``background``, ``autoregressive``,
@@ -27,6 +28,7 @@ from . import (
     enumeration,
     estimators,
     evaluation,
+    files,
     flows,
     latent,
     masks,
@@ -34,6 +36,7 @@ from . import (
     nn,
     plot,
     probability,
+    results,
     samplers,
     score,
     score_matching,
@@ -58,6 +61,7 @@ __all__ = [
     "enumeration",
     "estimators",
     "evaluation",
+    "files",
     "flows",
     "glue",
     "latent",
@@ -67,6 +71,7 @@ __all__ = [
     "pick",
     "plot",
     "probability",
+    "results",
     "run_info",
     "samplers",
     "score",

@@ -15,7 +15,8 @@ is an importance weight on the extended space of the whole path, so :math:`\math
 Z_1 / Z_0`: :math:`Z_0 \cdot \frac1n \sum_i w_i` is unbiased for :math:`Z_1`, and by Jensen
 :math:`\mathbb E[\log \hat Z_1] \le \log Z_1`. The finer the ladder, the closer the weights are
 to equal and the smaller that gap. The VAE's importance-sampled likelihood is the case
-:math:`T = 1`.
+:math:`T = 1`. :func:`sigmoid_schedule` is the ladder of Grosse et al. (2015) and Wu et al.
+(2017): fine steps near both ends of the path, coarse ones in the middle.
 """
 
 from __future__ import annotations
@@ -28,11 +29,17 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array, lax
 
-from .checks import check_array, check_callable, check_key
+from .checks import (
+    check_array,
+    check_callable,
+    check_key,
+    check_positive_float,
+    check_positive_int,
+)
 from .estimators import Estimate, effective_sample_size, log_importance_estimate
 from .samplers import check_states
 
-__all__ = ["AISResult", "ais", "check_betas"]
+__all__ = ["AISResult", "ais", "check_betas", "sigmoid_schedule"]
 
 TemperedLogDensity = Callable[[Array, Array], Array]
 r"""``(x, beta) -> (n,)``: :math:`\log f_\beta(x)` for a batch of states, in nats."""
@@ -83,6 +90,40 @@ def check_betas(where: str, betas: object) -> Array:
             f"{values[first + 1]:.6g} < betas[{first}] = {values[first]:.6g}"
         )
     return betas
+
+
+def sigmoid_schedule(num_steps: int, radius: float = 4.0) -> Array:
+    r"""The sigmoid annealing schedule: ``num_steps + 1`` inverse temperatures from exactly 0 to
+    exactly 1, a logistic sigmoid on :math:`[-\delta, \delta]` rescaled to :math:`[0, 1]`,
+
+    .. math:: \beta_t = \frac{\sigma(\delta (2t/T - 1)) - \sigma(-\delta)}
+              {\sigma(\delta) - \sigma(-\delta)}, \qquad t = 0, \dots, T,
+
+    with :math:`T` = ``num_steps`` and :math:`\delta` = ``radius``. It is symmetric,
+    :math:`\beta_{T-t} = 1 - \beta_t`, and its steps are smallest at both ends, by a factor of
+    :math:`\sigma'(0) / \sigma'(\delta) = 1 / (4\sigma(\delta)(1-\sigma(\delta)))` (about
+    14 for :math:`\delta = 4`) against the middle. The small first steps matter when the
+    target is much more peaked than the base: there the weight increments
+    :math:`(\beta_t - \beta_{t-1}) \log(f_1/f_0)` are largest, since :math:`\log(f_1/f_0)`
+    varies most under the broad early densities. Grosse et al. (2015) and Wu et al. (2017)
+    use it with :math:`\delta = 4`; as :math:`\delta \to 0` it tends to the linear ladder.
+
+    Args:
+        num_steps: :math:`T \ge 1`, the number of transitions (the ladder has ``T + 1`` entries).
+        radius: :math:`\delta > 0`.
+
+    Returns:
+        A float32 array of shape ``(num_steps + 1,)``, strictly increasing, that passes
+        :func:`check_betas`.
+    """
+    where = "sigmoid_schedule"
+    num_steps = check_positive_int(where, "num_steps", num_steps)
+    radius = check_positive_float(where, "radius", radius)
+    # In float64, then pinned: the ends must be exactly 0 and 1 after rounding to float32.
+    s = 1.0 / (1.0 + np.exp(-radius * np.linspace(-1.0, 1.0, num_steps + 1)))
+    betas = (s - s[0]) / (s[-1] - s[0])
+    betas[0], betas[-1] = 0.0, 1.0
+    return jnp.asarray(betas, jnp.float32)
 
 
 def _ais_log_weights(

@@ -27,6 +27,7 @@ __all__ = [
     "check_callable",
     "check_event_shape",
     "check_hidden_sizes",
+    "check_host_array",
     "check_int_at_least",
     "check_key",
     "check_order",
@@ -60,6 +61,34 @@ def format_shape(spec: ShapeSpec) -> str:
     """Render a shape spec as the reader would write it: ``(..., batch, 784)``."""
     parts = ["..." if s is Ellipsis else str(s) for s in spec]
     return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+
+def check_host_array(where: str, name: str, x: Any, shape: ShapeSpec) -> np.ndarray:
+    """``x`` (NumPy, JAX or nested lists) as a finite float64 NumPy array of the shape spec
+    ``shape`` (ints for exact sizes, strings for any size): the input check of the metrics that
+    run on the host in float64 (:mod:`dgm_lib.evaluation`)."""
+    try:
+        a = np.asarray(x)
+    except Exception as err:  # a ragged list, ...
+        raise TypeError(
+            f"{where}: argument '{name}' must be a real array; got {type(x).__name__} that "
+            f"cannot be converted ({err})"
+        ) from None
+    if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
+        raise TypeError(
+            f"{where}: argument '{name}' must be a real (float or int) array; got dtype {a.dtype}"
+        )
+    ok = a.ndim == len(shape) and all(
+        isinstance(s, str) or n == s for n, s in zip(a.shape, shape, strict=True)
+    )
+    if not ok:
+        raise ValueError(
+            f"{where}: argument '{name}' must have shape {format_shape(shape)}; got shape {a.shape}"
+        )
+    a = a.astype(np.float64)
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{where}: argument '{name}' holds NaN or infinite values")
+    return a
 
 
 def _matches(shape: tuple[int, ...], spec: ShapeSpec) -> bool:

@@ -36,13 +36,11 @@ Set ``DGM_OFFLINE=1`` to forbid downloads (tests, CI, a machine without network)
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import http.client
 import os
 import struct
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
@@ -55,6 +53,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .checks import check_array, check_key
+from .files import atomic_file
 
 __all__ = [
     "AUTO_ORDER",
@@ -66,6 +65,7 @@ __all__ = [
     "SHA256",
     "SPLITS",
     "SYSTEM_DIRS",
+    "TITLES",
     "Binarize",
     "ChecksumError",
     "DataNotFoundError",
@@ -190,6 +190,15 @@ class ChecksumError(ValueError):
     """A file's SHA-256 differs from the published one."""
 
 
+TITLES = {
+    "binarized_mnist": "fixed binarised MNIST",
+    "mnist": "MNIST",
+    "fashion_mnist": "Fashion-MNIST",
+    "digits": "8x8 digits (scikit-learn)",
+}
+"""How tables name each data set (:meth:`Dataset.title`)."""
+
+
 @dataclass(frozen=True, eq=False)
 class Dataset:
     """One split of an image data set.
@@ -213,6 +222,12 @@ class Dataset:
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
+
+    def title(self) -> str:
+        """The data set as tables name it: ``fixed binarised MNIST``, ``Fashion-MNIST``,
+        ``MNIST (binarised by threshold)``; rows with equal titles used the same images."""
+        base = TITLES.get(self.name, self.name)
+        return f"{base} (binarised by {self.binarization})" if self.binarization else base
 
     def describe(self) -> str:
         """One line: data set, split, size, binarisation and source."""
@@ -457,33 +472,24 @@ class _DownloadFailed(Exception):
 
 def _fetch(url: str, dest: Path, expected: str) -> None:
     """Download ``url`` to ``dest`` atomically; the file appears only if its SHA-256 matches."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    try:
-        digest = hashlib.sha256()
-        with (
-            os.fdopen(fd, "wb") as out,
-            urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as resp,
-        ):
-            received = 0
-            for block in iter(lambda: resp.read(1 << 20), b""):
-                digest.update(block)
-                out.write(block)
-                received += len(block)
-            promised = resp.headers.get("Content-Length")
-            if promised is not None and received != int(promised):
-                raise ConnectionError(f"connection closed after {received} of {promised} bytes")
-            out.flush()
-            os.fsync(out.fileno())
+    digest = hashlib.sha256()
+    with (
+        atomic_file(dest) as out,
+        urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as resp,
+    ):
+        received = 0
+        for block in iter(lambda: resp.read(1 << 20), b""):
+            digest.update(block)
+            out.write(block)
+            received += len(block)
+        promised = resp.headers.get("Content-Length")
+        if promised is not None and received != int(promised):
+            raise ConnectionError(f"connection closed after {received} of {promised} bytes")
         if digest.hexdigest() != expected:
             raise ChecksumError(
                 f"download of {url} does not match the published {dest.name}: "
                 f"sha256 {digest.hexdigest()}, expected {expected}; nothing was saved"
             )
-        os.replace(tmp, dest)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
 
 
 def _why(err: Exception) -> str:

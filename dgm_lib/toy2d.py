@@ -65,6 +65,7 @@ __all__ = [
     "entropy_monte_carlo",
     "log_prob",
     "sample",
+    "title",
 ]
 
 DATASETS = (
@@ -183,6 +184,12 @@ _SAMPLERS: dict[str, Callable[[jax.Array, int], jax.Array]] = {
 @partial(jax.jit, static_argnames=("name", "n"))
 def _sample(key: jax.Array, name: str, n: int) -> jax.Array:
     return _SAMPLERS[name](key, n).astype(jnp.float32)
+
+
+def title(name: str) -> str:
+    """The data set as tables name it: ``title("eight_gaussians") == "eight Gaussians (2-D)"``."""
+    _check_name("toy2d.title", name, DATASETS)
+    return name.replace("_", " ").replace("gaussians", "Gaussians") + " (2-D)"
 
 
 def sample(key: jax.Array, name: str, n: int) -> jax.Array:

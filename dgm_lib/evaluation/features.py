@@ -31,12 +31,9 @@ space is comparable only with scores in the same space: the data set and the dig
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 import time
 import zipfile
 from dataclasses import dataclass
@@ -51,6 +48,7 @@ from flax import nnx
 
 from ..checks import check_hidden_sizes, check_positive_float, check_positive_int, format_shape
 from ..data import Dataset, as_float, cache_dir
+from ..files import atomic_file
 from ..nn import MLP
 from ..train import fit
 
@@ -334,28 +332,13 @@ def _param_arrays(network: MLP) -> list[np.ndarray]:
     return [np.asarray(a) for a in jax.tree.leaves(nnx.state(network, nnx.Param))]
 
 
-def _write_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """``np.savez`` to a temporary file in ``path``'s folder, then rename it onto ``path``:
-    readers see the old file or the whole new one, and a failure leaves no file behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            np.savez(out, **arrays)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-
-
 def _save(path: Path, network: MLP, digest: str, seconds: float) -> None:
     arrays = {f"param_{i}": a for i, a in enumerate(_param_arrays(network))}
     arrays["format"] = np.array(_FORMAT)
     arrays["digest"] = np.array(digest)
     arrays["train_seconds"] = np.array(seconds, np.float64)
-    _write_atomically(path, arrays)
+    with atomic_file(path) as out:
+        np.savez(out, **arrays)
 
 
 def _load(path: Path, network: MLP, digest: str) -> str | None:

@@ -23,40 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import format_shape
+from ..checks import check_host_array
 
 __all__ = ["frechet_distance", "gaussian_frechet_distance"]
 
 # A covariance may be asymmetric, or have negative eigenvalues, by this much relative to its
 # largest entry / eigenvalue (rounding in float32); beyond it, it is refused.
 _RELATIVE_TOLERANCE = 1e-5
-
-
-def _as_float64(where: str, name: str, x: Any, shape: tuple[Any, ...]) -> np.ndarray:
-    """``x`` (NumPy, JAX or nested lists) as a finite float64 array of the given shape spec
-    (ints for exact sizes, strings for any size)."""
-    try:
-        a = np.asarray(x)
-    except Exception as err:  # a ragged list, ...
-        raise TypeError(
-            f"{where}: argument '{name}' must be a real array; got {type(x).__name__} that "
-            f"cannot be converted ({err})"
-        ) from None
-    if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
-        raise TypeError(
-            f"{where}: argument '{name}' must be a real (float or int) array; got dtype {a.dtype}"
-        )
-    ok = a.ndim == len(shape) and all(
-        isinstance(s, str) or n == s for n, s in zip(a.shape, shape, strict=True)
-    )
-    if not ok:
-        raise ValueError(
-            f"{where}: argument '{name}' must have shape {format_shape(shape)}; got shape {a.shape}"
-        )
-    a = a.astype(np.float64)
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{where}: argument '{name}' holds NaN or infinite values")
-    return a
 
 
 def _psd_sqrt(c: np.ndarray) -> np.ndarray:
@@ -135,11 +108,11 @@ def gaussian_frechet_distance(mean_a: Any, cov_a: Any, mean_b: Any, cov_b: Any) 
         :math:`d^2 \ge 0` as a Python float, in squared units of the features.
     """
     where = "gaussian_frechet_distance"
-    mean_a = _as_float64(where, "mean_a", mean_a, ("k",))
+    mean_a = check_host_array(where, "mean_a", mean_a, ("k",))
     k = mean_a.shape[0]
-    cov_a = _check_covariance(where, "cov_a", _as_float64(where, "cov_a", cov_a, (k, k)))
-    mean_b = _as_float64(where, "mean_b", mean_b, (k,))
-    cov_b = _check_covariance(where, "cov_b", _as_float64(where, "cov_b", cov_b, (k, k)))
+    cov_a = _check_covariance(where, "cov_a", check_host_array(where, "cov_a", cov_a, (k, k)))
+    mean_b = check_host_array(where, "mean_b", mean_b, (k,))
+    cov_b = _check_covariance(where, "cov_b", check_host_array(where, "cov_b", cov_b, (k, k)))
     return _frechet(mean_a, cov_a, mean_b, cov_b)
 
 
@@ -168,8 +141,8 @@ def frechet_distance(features_a: Any, features_b: Any) -> float:
             singular: take more samples than features, or fewer features), or NaN features.
     """
     where = "frechet_distance"
-    a = _as_float64(where, "features_a", features_a, ("n_a", "k"))
-    b = _as_float64(where, "features_b", features_b, ("n_b", "k"))
+    a = check_host_array(where, "features_a", features_a, ("n_a", "k"))
+    b = check_host_array(where, "features_b", features_b, ("n_b", "k"))
     if a.shape[1] != b.shape[1]:
         raise ValueError(
             f"{where}: arguments 'features_a' and 'features_b' must have the same number of "

@@ -38,6 +38,8 @@ FOUNDATION = [
     "plot",
     "budgets",
     "book",
+    "results",
+    "files",
     "samplers",
     "ais",
     "score_matching",

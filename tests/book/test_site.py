@@ -9,6 +9,7 @@ notebook is linked, and the execution-status page says how it ran.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from book_notebooks import chapter_sources
+from results_page import declared_models
 from support import ROOT
 
 CHAPTERS = chapter_sources(ROOT)
@@ -51,7 +53,8 @@ def test_chapter_executed_at_smoke_budget(site: Path, source: Path) -> None:
 
 
 def test_site_builds_with_every_page(site: Path) -> None:
-    for page in ["index", "chapters/glossary", "chapters/references", "chapters/execution"]:
+    for page in ["index", "chapters/glossary", "chapters/references", "chapters/execution",
+                 "chapters/results"]:
         assert (site / f"{page}.html").is_file(), page
     for source in CHAPTERS:
         assert (site / "chapters" / f"{source.stem}.html").is_file(), source.stem
@@ -111,3 +114,15 @@ def test_no_page_repeats_a_script(site: Path) -> None:
         scripts = re.findall(r"<script\b[^>]*>.*?</script>", html, re.S)
         repeated = {s[:80] for s in scripts if scripts.count(s) > 1}
         assert not repeated, f"{page.relative_to(site)} repeats {sorted(repeated)[:2]}"
+
+
+def test_results_page_lists_every_declared_model(site: Path) -> None:
+    page = site / "chapters" / "results.html"
+    text = html.unescape(re.sub(r"<[^>]+>", " ", page.read_text(encoding="utf-8")))
+    for source in CHAPTERS:
+        for model in declared_models(source):
+            assert f" {model} " in text, f"results page: no row for {source.stem}'s {model!r}"
+    images = re.findall(r'<img[^>]+src="([^"]+\.png)"', page.read_text(encoding="utf-8"))
+    assert images, "results page: no sample thumbnails"
+    for src in images:
+        assert (page.parent / src).resolve().is_file(), f"results page: missing {src}"

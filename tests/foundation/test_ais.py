@@ -1,7 +1,8 @@
 """Properties of dgm_lib.ais (and the RBM's rbm_ais): each run's estimate Z0 w_i (the exp of its
 log-weight, which includes log Z0) is unbiased for Z, the log of their mean is a stochastic
 lower bound on log Z (Jensen), and a finer ladder of temperatures lowers
-the variance of the log-weights. The oracles are closed-form Gaussian normalisers and the exact
+the variance of the log-weights; the sigmoid schedule is the rescaled logistic, from exactly 0
+to exactly 1. The oracles are closed-form Gaussian normalisers and the exact
 log Z of a small RBM by a direct sum written here; tolerances are standard errors."""
 
 from __future__ import annotations
@@ -187,6 +188,25 @@ def test_check_betas_accepts_a_valid_schedule_with_repeated_values():
     np.testing.assert_array_equal(betas, [0.0, 0.5, 0.5, 1.0])
 
 
+@pytest.mark.parametrize("num_steps", [1, 7, 400])
+def test_sigmoid_schedule_is_the_rescaled_logistic_from_0_to_1(num_steps):
+    betas = np.asarray(A.sigmoid_schedule(num_steps, radius=4.0), np.float64)
+    assert betas.shape == (num_steps + 1,) and betas[0] == 0.0 and betas[-1] == 1.0
+    assert np.all(np.diff(betas) > 0)
+    np.testing.assert_array_equal(A.check_betas("here", betas), betas)
+    s = special.expit(4.0 * (2.0 * np.arange(num_steps + 1) / num_steps - 1.0))
+    np.testing.assert_allclose(betas, (s - s[0]) / (s[-1] - s[0]), atol=1e-6)
+    np.testing.assert_allclose(betas[::-1], 1.0 - betas, atol=1e-6)  # symmetric
+
+
+def test_sigmoid_schedule_steps_are_finest_at_the_ends_and_linear_for_a_small_radius():
+    steps = np.diff(np.asarray(A.sigmoid_schedule(400), np.float64))
+    edge = special.expit(4.0) * (1.0 - special.expit(4.0))  # sigma'(4) against sigma'(0) = 1/4
+    np.testing.assert_allclose(steps[200] / steps[0], 0.25 / edge, rtol=0.02)
+    np.testing.assert_allclose(A.sigmoid_schedule(10, radius=1e-3), np.linspace(0, 1, 11),
+                               atol=1e-5)
+
+
 _X0 = jnp.zeros((4, 1))
 _KEY = jax.random.key(0)
 
@@ -203,6 +223,8 @@ _KEY = jax.random.key(0)
         ("ais_0d_x0", lambda: A.ais(_KEY, jnp.float32(0.0), log_f, exact_transition, jnp.array([0.0, 1.0])), ValueError, "ais: argument 'x0' must have shape (num_chains, ...)"),
         ("ais_log_density_not_callable", lambda: A.ais(_KEY, _X0, None, exact_transition, jnp.array([0.0, 1.0])), TypeError, "ais: argument 'log_density_fn'"),
         ("ais_transition_not_callable", lambda: A.ais(_KEY, _X0, log_f, 1.0, jnp.array([0.0, 1.0])), TypeError, "ais: argument 'transition'"),
+        ("sigmoid_no_steps", lambda: A.sigmoid_schedule(0), ValueError, "sigmoid_schedule: argument 'num_steps' must be a positive int; got 0"),
+        ("sigmoid_bad_radius", lambda: A.sigmoid_schedule(10, radius=0.0), ValueError, "sigmoid_schedule: argument 'radius' must be a finite number > 0; got 0.0"),
         ("rbm_ais_bad_betas", lambda: rbm_ais(_KEY, small_rbm(), jnp.array([0.0, 0.9]), num_chains=4), ValueError, "argument 'betas' must start at 0"),
         ("rbm_ais_bad_base", lambda: rbm_ais(_KEY, small_rbm(), jnp.array([0.0, 1.0]), num_chains=4, base_logits=jnp.zeros(5)), ValueError, "rbm_ais: argument 'base_logits' must have shape"),
     ]
