@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import platform
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache, partial
@@ -26,6 +26,7 @@ __all__ = [
     "compiled",
     "glue",
     "run_info",
+    "show_table",
     "start_chapter",
     "timer",
 ]
@@ -69,6 +70,26 @@ def glue(name: str, value: object, display: bool = True) -> None:
             show(value)
         return
     nb_glue(name, value, display=display)
+
+
+def show_table(header: Sequence[object], rows: Sequence[Sequence[object]]) -> None:
+    """Display a Markdown table: one header row, then ``rows`` (each cell shown with ``str``).
+
+    In a book build myst-nb renders it as a table (``nb_render_markdown_format: myst``, so
+    maths, citations and references in cells work); in Jupyter it is shown as Markdown.
+    """
+    from IPython.display import Markdown, display
+
+    where = "book.show_table"
+    width = len(header)
+    for i, row in enumerate(rows):
+        if len(row) != width:
+            raise ValueError(
+                f"{where}: row {i} has {len(row)} cells for {width} columns; got {list(row)!r}"
+            )
+    lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * width]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
+    display(Markdown("\n".join(lines)))
 
 
 def start_chapter() -> RunInfo:

@@ -281,7 +281,7 @@ class Results:
         """
         if samples is not None:
             x = _check_samples(f"results.Results.add({model!r})", samples)
-            name = f"{self.chapter}-{_slug(model)}.png"
+            name = f"{self.chapter}-{_slug(model)}-{_slug(fields.get('data', ''))}.png"
             fig = Figure(figsize=(1.6, 1.6))
             _draw_samples(fig, x)
             with atomic_file(self.folder / name) as out:

@@ -85,7 +85,7 @@ def test_tables_group_by_data_and_order_build_recorded_paper(book) -> None:
     assert "budget cpu; 1,000 steps (2.0 epochs); 12 s" in rows[1]
     assert "budget gpu" in rows[2]
     assert "3.25" in rows[1] and "0.5" in rows[1]
-    assert "![samples of model one](../_generated/results/cpu/alpha-model-one.png)" in rows[1]
+    assert "![samples of model one](../_generated/results/cpu/alpha-model-one-set-a.png)" in rows[1]
     assert "Sample metrics: classifier features, 500 vs 500." in set_a
 
 
