@@ -68,9 +68,9 @@ SCHEMA = 1
 """The version of the record format; a reader refuses records of another version."""
 
 NllKind = Literal["exact", "bound", "estimate"]
-"""What a row's NLL is: the model's exact normalised likelihood, an upper bound on the NLL (the
-negative ELBO or an importance-weighted bound), or an estimate (AIS, the probability-flow ODE
-with a trace estimator)."""
+"""The kind of number a row's NLL is, ``exact`` (the model's normalised likelihood), ``bound``
+(an upper bound on the NLL, such as the negative ELBO or an importance-weighted bound) or
+``estimate`` (AIS, the probability-flow ODE with a trace estimator)."""
 
 NLL_KINDS: tuple[NllKind, ...] = ("exact", "bound", "estimate")
 """Every :data:`NllKind`."""
