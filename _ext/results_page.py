@@ -25,7 +25,7 @@ from sphinx.application import Sphinx
 from sphinx.util import logging
 
 from dgm_lib.budgets import budget_and_reason
-from dgm_lib.results import RESULTS_ENV, Record, Row, read_records
+from dgm_lib.results import RESULTS_ENV, Record, Row, load_record, read_records
 
 PAGE = "chapters/results"
 PLACEHOLDER = "{results-tables}"
@@ -180,7 +180,7 @@ def ordered_entries(
 def results_markdown(srcdir: Path) -> tuple[str, list[str]]:
     """The page's tables and the list of missing models, from the records on disk."""
     folder = Path(os.environ[RESULTS_ENV]) / budget_and_reason()[0]
-    this_build = {r.chapter: r for r in read_records(folder.parent) if r.path.parent == folder}
+    this_build = {r.chapter: r for r in map(load_record, sorted(folder.glob("*.json")))}
     recorded = [r for r in read_records(srcdir / RECORDED) if r.path.parent != folder]
     chapters = chapter_sources(srcdir)
     page_dir = srcdir / Path(PAGE).parent

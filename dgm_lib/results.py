@@ -3,11 +3,11 @@ and the results page collects every chapter's record once all have executed.
 
 A chapter opens its record once, near the top, and adds a row per model as it evaluates it::
 
-    results = dgm.results.Results("autoregressive")
-    results.add("NADE", data=DATA, nll=nll, nll_stderr=se, nll_kind="exact",
-                steps=steps, epochs=epochs, seconds=secs, samples=images)
-    results.published("NADE, 500 hidden units", data=DATA_PAPERS, nll=88.86,
-                      nll_kind="exact", cite="larochelle2011nade")
+    results_record = dgm.results.Results("autoregressive")
+    results_record.add("NADE", data=DATA, nll=nll, nll_stderr=se, nll_kind="exact",
+                       steps=steps, epochs=epochs, seconds=secs, samples=images)
+    results_record.published("NADE, 500 hidden units", data=DATA, nll=88.86,
+                             nll_kind="exact", cite="larochelle2011nade")
 
 A record is one JSON file per chapter and budget, ``<folder>/<budget>/<chapter>.json``, in the
 folder named by ``DGM_RESULTS_DIR`` (the book's build sets it; elsewhere it defaults to
