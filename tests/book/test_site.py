@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 
 import pytest
-from book_notebooks import chapter_sources
+from book_notebooks import chapter_sources, colab_url, repository
 from results_page import declared_models
 from support import ROOT
 
@@ -66,6 +66,23 @@ def test_chapter_links_a_clean_notebook(site: Path, source: Path) -> None:
     assert "pip" in "".join(code[0]["source"]), "the first cell must install dgm_lib"
     assert all(c["outputs"] == [] and c["execution_count"] is None for c in code)
     assert "jupytext" not in nb["metadata"]
+
+
+@pytest.mark.parametrize("source", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_colab_and_the_download_menu_open_the_committed_notebook(site: Path, source: Path) -> None:
+    """The box under the title and the theme's launch menu open notebooks/<name>.ipynb in
+    Colab (not the .md the theme would name); the download menu's .ipynb is that notebook."""
+    page = (site / "chapters" / f"{source.stem}.html").read_text(encoding="utf-8")
+    repo, branch = repository(ROOT)
+    colab = html.escape(colab_url(repo, branch, source.stem))
+    assert page.count(f'href="{colab}"') >= 2, f"{source.stem}: the Colab links do not open {colab}"
+    assert "colab.research.google.com" not in page.replace(colab, ""), "a Colab link elsewhere"
+    download = re.search(r'href="([^"]+\.ipynb)"[^>]*>\s*(?:<[^>]+>\s*)*\.ipynb', page)
+    assert download and download.group(1) == f"../notebooks/{source.stem}.ipynb", (
+        f"{source.stem}: the download menu's .ipynb is {download and download.group(1)}"
+    )
+    served = (site / "notebooks" / f"{source.stem}.ipynb").read_text(encoding="utf-8")
+    assert served == (ROOT / "notebooks" / f"{source.stem}.ipynb").read_text(encoding="utf-8")
 
 
 def test_execution_status_names_budget_and_devices(site: Path) -> None:
