@@ -151,3 +151,24 @@ def test_every_internal_link_and_anchor_resolves(site: Path) -> None:
             elif fragment and target.suffix == ".html" and fragment not in ids.get(target, set()):
                 broken.append(f"{page.relative_to(site)}: {href} (no id {fragment!r} there)")
     assert not broken, f"{len(broken)} broken links, e.g. " + "; ".join(broken[:8])
+
+
+def test_each_citation_reads_as_the_references_page_labels_its_work(site: Path) -> None:
+    """"[Burda et al., 2016]" in the text finds "[Burda et al., 2016]" on the references page
+    (sphinxcontrib-bibtex's default would label it "[BWS16]")."""
+    refs = (site / "chapters" / "references.html").read_text(encoding="utf-8")
+    labels = {
+        ident: html.unescape(re.sub(r"<[^>]+>", "", label))
+        for ident, label in re.findall(
+            r'id="([^"]+)"[^>]*>\s*<span class="label"><span class="fn-bracket">\[</span>(.*?)'
+            r'<span class="fn-bracket">\]', refs, re.S)
+    }
+    assert labels, "no labelled entries on the references page"
+    cited = 0
+    for page in sorted((site / "chapters").glob("*.html")):
+        text = page.read_text(encoding="utf-8")
+        for ident, shown in re.findall(r'href="references\.html#([^"]+)"[^>]*>(.*?)</a>', text, re.S):
+            shown = html.unescape(re.sub(r"<[^>]+>", "", shown))
+            assert labels.get(ident) == shown, f"{page.name}: cites {shown!r}, the list says {labels.get(ident)!r}"
+            cited += 1
+    assert cited > len(labels)
