@@ -230,10 +230,13 @@ class Dataset:
         return f"{base} (binarised by {self.binarization})" if self.binarization else base
 
     def describe(self) -> str:
-        """One line: data set, split, size, binarisation and source."""
+        """One line: data set, split, size, binarisation and source. A local file is named
+        without its folder (``origin`` says which kind of folder), so a page built on one
+        machine prints none of its paths; a URL is printed whole."""
         n, h, w = self.images.shape
         how = f", binarised by {self.binarization}" if self.binarization else ""
-        return f"{self.name} {self.split} ({n} images {h}x{w}{how}) from {self.source}"
+        shown = self.source if "://" in self.source else Path(self.source).name or self.source
+        return f"{self.name} {self.split} ({n} images {h}x{w}{how}) from {shown}"
 
 
 # ----------------------------------------------------------------------------- array helpers

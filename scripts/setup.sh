@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Set up what the book needs, idempotently: a virtual environment in .venv with the exact pins
-# of requirements.txt and dgm_lib installed editable; Debian's dataset-fashion-mnist where apt
-# can install it; MathJax from the npm registry into _vendor/mathjax. Sourced by build.sh and
-# test.sh, so neither needs a step beforehand.
+# of requirements.txt and dgm_lib installed editable; Debian's dataset-fashion-mnist and
+# chromium where apt can install them; MathJax from the npm registry into _vendor/mathjax.
+# Sourced by build.sh and test.sh, so neither needs a step beforehand.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"
@@ -31,15 +31,29 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   echo "$want" > "$stamp"
 fi
 
-# Grayscale images offline: Debian's Fashion-MNIST (IDX files in /usr/share/datasets).
-if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null 2>&1; then
-  sudo=""
+# Install a Debian package where apt can (as root, or through sudo); say so when it cannot.
+apt_install() {  # package, what it is for
+  command -v apt-get >/dev/null 2>&1 || { echo "setup: no apt-get for $1 ($2)"; return 0; }
+  local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="$(command -v sudo || true)"
-  if [ "$(id -u)" -eq 0 ] || [ -n "$sudo" ]; then
-    echo "setup: installing Debian's dataset-fashion-mnist"
-    { $sudo apt-get update -qq && $sudo apt-get install -y -qq dataset-fashion-mnist; } >/dev/null 2>&1 \
-      || echo "setup: could not install dataset-fashion-mnist; the book falls back to other data"
+  if [ "$(id -u)" -ne 0 ] && [ -z "$sudo" ]; then
+    echo "setup: not root and no sudo: cannot install Debian's $1 ($2)"
+    return 0
   fi
+  echo "setup: installing Debian's $1 ($2)"
+  { $sudo apt-get update -qq && $sudo apt-get install -y -qq "$1"; } >/dev/null 2>&1 \
+    || echo "setup: could not install Debian's $1 ($2)"
+}
+
+# Grayscale images offline: Debian's Fashion-MNIST (IDX files in /usr/share/datasets).
+if [ ! -d /usr/share/datasets/fashion-mnist ]; then
+  apt_install dataset-fashion-mnist "grayscale images offline; without it the book falls back to other data"
+fi
+
+# The browser tests (tests/book/test_browser.py): Debian's Chromium, driven by the pinned
+# Playwright; nothing is downloaded at run time.
+if ! command -v chromium >/dev/null 2>&1 && [ -z "${DGM_CHROMIUM:-}" ]; then
+  apt_install chromium "the browser tests; without it they skip, or fail under DGM_REQUIRE_BROWSER=1"
 fi
 
 # MathJax served by the site itself, never from a CDN (offline readers, closed networks): the
@@ -50,9 +64,8 @@ fi
 mathjax_version="3.2.2"
 mathjax="$root/_vendor/mathjax"
 if [ "$(cat "$mathjax/VERSION" 2>/dev/null)" != "$mathjax_version" ]; then
-  if ! command -v npm >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
-    echo "setup: installing Debian's npm for MathJax"
-    { apt-get update -qq && apt-get install -y -qq npm; } >/dev/null 2>&1 || true
+  if ! command -v npm >/dev/null 2>&1; then
+    apt_install npm "MathJax from the npm registry"
   fi
   if ! command -v npm >/dev/null 2>&1; then
     echo "setup: npm is missing; install Node.js and npm (Debian: apt-get install npm) so the book can serve MathJax itself" >&2

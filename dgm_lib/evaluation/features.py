@@ -140,7 +140,8 @@ class FeatureExtractor:
         test_accuracy: accuracy on the test set given to :func:`feature_extractor`, or None.
         digest: the SHA-256 (hex) of the training data, the recipe and this code.
         source: where the weights came from: ``"trained here in 12.3 s"`` or
-            ``"loaded from <path>"``.
+            ``"loaded from the feature cache (<file name>)"`` (``cache_path`` is the full path;
+            pages print no machine's folders).
         cache_path: the cache file (written or read), or None when the cache was not used.
     """
 
@@ -424,7 +425,7 @@ def feature_extractor(
         candidate = _new_network(h * w, num_classes, config)
         why = _load(path, candidate, digest)
         if why is None:
-            network, source = candidate, f"loaded from {path}"
+            network, source = candidate, f"loaded from the feature cache ({path.name})"
         else:
             print(f"features: cache file {path} cannot be used ({why}); retraining over it")
     if network is None:
@@ -433,7 +434,7 @@ def feature_extractor(
         if path is not None:
             try:
                 _save(path, network, digest, seconds)
-                notes.append(f"saved to {path}")
+                notes.append(f"saved to the feature cache ({path.name})")
             except OSError as err:
                 notes.append(f"not cached ({type(err).__name__}: {err})")
                 path = None

@@ -3,38 +3,24 @@
 The build executes each chapter top to bottom in a fresh kernel and stops at the first cell
 that raises, so a check cell whose assertion fails (a wrong derivation, a broken library
 function) fails here with the chapter, the cell and the traceback in the message. One build
-serves every check in this file: each chapter ran, its figures are on its page, its clean
-notebook is linked, and the execution-status page says how it ran.
+(the session's ``site`` fixture, shared with the browser checks) serves every check here: each
+chapter ran, its figures are on its page, its clean notebook is linked, the execution-status
+page says how it ran, and every internal link and anchor resolves.
 """
 
 from __future__ import annotations
 
 import html
 import json
-import os
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
-from book_notebooks import chapter_sources
+from book_notebooks import chapter_sources, colab_url, repository
 from results_page import declared_models
 from support import ROOT
 
 CHAPTERS = chapter_sources(ROOT)
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("book")
-    env = {**os.environ, "DGM_BUDGET": "smoke"}
-    run = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "build.sh"), str(out)],
-        env=env, capture_output=True, text=True, timeout=1500,
-    )
-    log = run.stdout + run.stderr
-    assert run.returncode == 0, "book build failed (warnings are errors):\n" + log[-6000:]
-    return out / "_build" / "html"
 
 
 def test_book_has_chapters() -> None:
@@ -82,6 +68,23 @@ def test_chapter_links_a_clean_notebook(site: Path, source: Path) -> None:
     assert "jupytext" not in nb["metadata"]
 
 
+@pytest.mark.parametrize("source", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_colab_and_the_download_menu_open_the_committed_notebook(site: Path, source: Path) -> None:
+    """The box under the title and the theme's launch menu open notebooks/<name>.ipynb in
+    Colab (not the .md the theme would name); the download menu's .ipynb is that notebook."""
+    page = (site / "chapters" / f"{source.stem}.html").read_text(encoding="utf-8")
+    repo, branch = repository(ROOT)
+    colab = html.escape(colab_url(repo, branch, source.stem))
+    assert page.count(f'href="{colab}"') >= 2, f"{source.stem}: the Colab links do not open {colab}"
+    assert "colab.research.google.com" not in page.replace(colab, ""), "a Colab link elsewhere"
+    download = re.search(r'href="([^"]+\.ipynb)"[^>]*>\s*(?:<[^>]+>\s*)*\.ipynb', page)
+    assert download and download.group(1) == f"../notebooks/{source.stem}.ipynb", (
+        f"{source.stem}: the download menu's .ipynb is {download and download.group(1)}"
+    )
+    served = (site / "notebooks" / f"{source.stem}.ipynb").read_text(encoding="utf-8")
+    assert served == (ROOT / "notebooks" / f"{source.stem}.ipynb").read_text(encoding="utf-8")
+
+
 def test_execution_status_names_budget_and_devices(site: Path) -> None:
     html = (site / "chapters" / "execution.html").read_text(encoding="utf-8")
     for source in CHAPTERS:
@@ -126,3 +129,46 @@ def test_results_page_lists_every_declared_model(site: Path) -> None:
     assert images, "results page: no sample thumbnails"
     for src in images:
         assert (page.parent / src).resolve().is_file(), f"results page: missing {src}"
+
+
+def test_every_internal_link_and_anchor_resolves(site: Path) -> None:
+    """Each ``<a href>`` that stays in the site names a file the build wrote and, after a ``#``,
+    an element id on that page (Sphinx's cross-references, the toc, the glossary links)."""
+    pages = sorted(site.rglob("*.html"))
+    ids = {page: set(re.findall(r'\bid="([^"]+)"', page.read_text(encoding="utf-8"))) for page in pages}
+    broken = []
+    for page in pages:
+        for href in re.findall(r'<a\b[^>]*\bhref="([^"]*)"', page.read_text(encoding="utf-8")):
+            href = html.unescape(href)
+            if re.match(r"[a-z][a-z0-9+.-]*:", href) or href.startswith("//"):
+                continue  # another scheme or host: the browser checks forbid loading those
+            path, _, fragment = href.partition("#")
+            target = (page.parent / path.split("?")[0]).resolve() if path else page
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.is_file():
+                broken.append(f"{page.relative_to(site)}: {href} (no such file)")
+            elif fragment and target.suffix == ".html" and fragment not in ids.get(target, set()):
+                broken.append(f"{page.relative_to(site)}: {href} (no id {fragment!r} there)")
+    assert not broken, f"{len(broken)} broken links, e.g. " + "; ".join(broken[:8])
+
+
+def test_each_citation_reads_as_the_references_page_labels_its_work(site: Path) -> None:
+    """"[Burda et al., 2016]" in the text finds "[Burda et al., 2016]" on the references page
+    (sphinxcontrib-bibtex's default would label it "[BWS16]")."""
+    refs = (site / "chapters" / "references.html").read_text(encoding="utf-8")
+    labels = {
+        ident: html.unescape(re.sub(r"<[^>]+>", "", label))
+        for ident, label in re.findall(
+            r'id="([^"]+)"[^>]*>\s*<span class="label"><span class="fn-bracket">\[</span>(.*?)'
+            r'<span class="fn-bracket">\]', refs, re.S)
+    }
+    assert labels, "no labelled entries on the references page"
+    cited = 0
+    for page in sorted((site / "chapters").glob("*.html")):
+        text = page.read_text(encoding="utf-8")
+        for ident, shown in re.findall(r'href="references\.html#([^"]+)"[^>]*>(.*?)</a>', text, re.S):
+            shown = html.unescape(re.sub(r"<[^>]+>", "", shown))
+            assert labels.get(ident) == shown, f"{page.name}: cites {shown!r}, the list says {labels.get(ident)!r}"
+            cited += 1
+    assert cited > len(labels)

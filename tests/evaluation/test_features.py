@@ -170,7 +170,7 @@ def test_a_second_call_loads_from_the_cache_without_training(trained, digits, mo
     again = feature_extractor(*digits)
     printed = capsys.readouterr().out.strip().splitlines()
     assert len(printed) == 1 and "loaded from" in printed[0] and "test accuracy" in printed[0]
-    assert again.source == f"loaded from {first.cache_path}"
+    assert again.source == f"loaded from the feature cache ({first.cache_path.name})"
     test = digits[1]
     np.testing.assert_array_equal(again.features(test.images), first.features(test.images))
 

@@ -461,7 +461,7 @@ def test_auto_takes_the_first_available_set_and_prints_one_line(
     assert ds.name == first and len(lines) == 1
     assert (
         lines[0].startswith(f"data: {first} train (")
-        and f"from {ds.source} ({ds.origin}" in lines[0]
+        and f"from {Path(ds.source).name} ({ds.origin}" in lines[0]
     )
     for skipped in data.AUTO_ORDER[: data.AUTO_ORDER.index(first)]:
         assert f"{skipped}: not in " in lines[0]
