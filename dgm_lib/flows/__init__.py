@@ -1,4 +1,4 @@
-r"""Normalizing flows (the book's chapter "Normalizing flows").
+r"""Normalising flows (the book's chapter "Normalising flows").
 
 The bijector contract (:mod:`dgm_lib.flows.bijector`: ``forward_and_log_det`` is the generative
 direction :math:`z \to x`, ``inverse_and_log_det`` the density direction :math:`x \to z`) and
