@@ -24,8 +24,10 @@ STYLE = "book_author_year"
 
 
 def surname(person: Person) -> str:
-    """A person's last name as plain text (LaTeX accents resolved: Kynkäänniemi)."""
-    return Text(*person.rich_last_names).render_as("text")
+    """A person's surname as plain text, with its "von" part ("van den Oord") and LaTeX accents
+    resolved ("Kynkäänniemi"), as the in-text citations write it."""
+    parts = [*person.rich_prelast_names, *person.rich_last_names]
+    return " ".join(Text(part).render_as("text") for part in parts)
 
 
 def author_year(entry: Entry) -> str:

@@ -158,7 +158,7 @@ def test_each_citation_reads_as_the_references_page_labels_its_work(site: Path) 
     (sphinxcontrib-bibtex's default would label it "[BWS16]")."""
     refs = (site / "chapters" / "references.html").read_text(encoding="utf-8")
     labels = {
-        ident: html.unescape(re.sub(r"<[^>]+>", "", label))
+        ident: html.unescape(re.sub(r"<[^>]+>", "", label)).replace("\xa0", " ")
         for ident, label in re.findall(
             r'id="([^"]+)"[^>]*>\s*<span class="label"><span class="fn-bracket">\[</span>(.*?)'
             r'<span class="fn-bracket">\]', refs, re.S)
@@ -168,7 +168,7 @@ def test_each_citation_reads_as_the_references_page_labels_its_work(site: Path) 
     for page in sorted((site / "chapters").glob("*.html")):
         text = page.read_text(encoding="utf-8")
         for ident, shown in re.findall(r'href="references\.html#([^"]+)"[^>]*>(.*?)</a>', text, re.S):
-            shown = html.unescape(re.sub(r"<[^>]+>", "", shown))
+            shown = html.unescape(re.sub(r"<[^>]+>", "", shown)).replace("\xa0", " ")
             assert labels.get(ident) == shown, f"{page.name}: cites {shown!r}, the list says {labels.get(ident)!r}"
             cited += 1
     assert cited > len(labels)
