@@ -40,7 +40,7 @@ import sys
 
 if importlib.util.find_spec("dgm_lib") is None:
     source = os.environ.get("DGM_LIB_SOURCE", "git+{url}@{branch}")
-    pip = [sys.executable, "-m", "pip", "install", "-q", f"dgm_lib @ {{source}}"]
+    pip = [sys.executable, "-m", "pip", "install", "-q", source]  # a VCS URL: any pip reads it
     subprocess.run(pip, check=True)
     print(f"installed dgm_lib from {{source}}")
 else:
