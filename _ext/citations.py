@@ -4,12 +4,14 @@ The chapters cite author-year (``bibtex_reference_style: author_year``: "[Burda 
 but sphinxcontrib-bibtex's default bibliography style labels entries alpha-style ("[BGS16]"),
 so a reader cannot find a cited work by its citation. The ``book_author_year`` style here
 labels each entry "Burda et al., 2016" (one author: "Hyvärinen, 2005"; two: "Larochelle and
-Murray, 2011"), exactly as the text cites it (two works of one author and year share their
-label there too; each citation links its own entry), and sorts them by author and year.
+Murray, 2011"), as the text cites it; two works of one author and year get a, b after the year
+(the text cites both without it, each linking its own entry); entries are sorted by author and
+year.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator
 
 from pybtex.database import Entry, Person
@@ -44,10 +46,16 @@ def author_year(entry: Entry) -> str:
 
 class AuthorYearLabels(BaseLabelStyle):
     def format_labels(self, sorted_entries: Iterable[Entry]) -> Iterator[str]:
-        # Two works of one year keep the same label, as the text cites both: each citation
-        # still links its own entry.
-        for entry in sorted_entries:
-            yield author_year(entry)
+        # Labels must be unique (sphinxcontrib-bibtex warns on a repeat): two works of one
+        # author and year get a, b after it; the text cites both as the bare label.
+        labels = [author_year(entry) for entry in sorted_entries]
+        repeats, seen = Counter(labels), Counter()
+        for label in labels:
+            if repeats[label] > 1:
+                seen[label] += 1
+                yield f"{label}{chr(ord('a') + seen[label] - 1)}"
+            else:
+                yield label
 
 
 class AuthorYearStyle(UnsrtStyle):
