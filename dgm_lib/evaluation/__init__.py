@@ -19,7 +19,8 @@ coverage of Naeem et al. (2020), so a model that drops modes (low recall and cov
 apart from one that blurs (low precision and density); :func:`nearest_neighbours` finds the
 training points closest to each sample. Two-sample tests
 (:mod:`~dgm_lib.evaluation.two_sample`) ask whether two sets of points come from one law: the
-energy distance with a permutation test. :func:`sample_quality`
+energy distance or the kernel MMD (:func:`mmd_test`, a Gaussian kernel of bandwidth
+:func:`median_bandwidth`) with a permutation test. :func:`sample_quality`
 (:mod:`~dgm_lib.evaluation.quality`) computes all of these sample metrics at once, at the
 sample size of the budget in force, for the results page. The log-likelihood of a
 decoder-based model is estimated by annealed importance sampling from the prior to the
@@ -31,7 +32,14 @@ lower bound whose gap closes as the ladder of temperatures gets finer.
 from .decoder_ais import DecoderAISResult, LogLikelihoodFn, ais_log_likelihood
 from .features import TRAINING, FeatureExtractor, FeatureTraining, feature_extractor
 from .frechet import frechet_distance, gaussian_frechet_distance
-from .kid import KernelDistance, kernel_distance, mmd2_unbiased, polynomial_kernel
+from .kid import (
+    KernelDistance,
+    gaussian_kernel,
+    kernel_distance,
+    median_bandwidth,
+    mmd2_unbiased,
+    polynomial_kernel,
+)
 from .manifold import (
     PRDC,
     density_coverage,
@@ -41,7 +49,7 @@ from .manifold import (
     precision_recall,
 )
 from .quality import SAMPLE_SIZES, SampleQuality, sample_quality, sample_size
-from .two_sample import TwoSampleTest, energy_distance, energy_distance_test
+from .two_sample import TwoSampleTest, energy_distance, energy_distance_test, mmd_test
 
 __all__ = [
     "PRDC",
@@ -61,9 +69,12 @@ __all__ = [
     "feature_extractor",
     "frechet_distance",
     "gaussian_frechet_distance",
+    "gaussian_kernel",
     "kernel_distance",
     "knn_radii",
+    "median_bandwidth",
     "mmd2_unbiased",
+    "mmd_test",
     "nearest_neighbours",
     "polynomial_kernel",
     "prdc",

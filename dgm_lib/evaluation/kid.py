@@ -25,6 +25,17 @@ estimate the same number. :func:`kernel_distance` averages it over random subset
 size, as the KID recipe does, and reports the standard error of that average. Values are small
 for good models; papers often print :math:`10^3 \times` KID.
 
+The same estimator takes the **Gaussian** kernel too, ``kernel="gaussian"``,
+
+.. math:: k(x, y) = \exp\Bigl(-\frac{\lVert x - y \rVert^2}{2 h^2}\Bigr)
+          \qquad (:func:`gaussian_kernel`),
+
+which is characteristic: its MMD is zero only when the two laws are equal, whatever their
+moments. Its bandwidth :math:`h` sets the scale at which the laws are compared; by default it is
+:func:`median_bandwidth`, the median distance between pairs of the pooled points (the median
+heuristic of Gretton et al. 2012). :func:`~dgm_lib.evaluation.mmd_test` calibrates this
+statistic by a permutation test.
+
 Everything here runs in float64 NumPy on the host; :func:`mmd2_unbiased` sums its Gram matrices
 in blocks of rows, so those of large sets are never held whole.
 """
@@ -32,15 +43,34 @@ in blocks of rows, so those of large sets are never held whole.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from functools import partial
 from typing import Any, NamedTuple
 
 import numpy as np
 from jax import Array
+from scipy.spatial.distance import pdist
 
-from ..checks import check_host_array, check_int_at_least, check_key, check_positive_int
+from ..checks import (
+    check_host_array,
+    check_int_at_least,
+    check_key,
+    check_positive_float,
+    check_positive_int,
+)
 from ..nn import host_rng
 
-__all__ = ["KernelDistance", "kernel_distance", "mmd2_unbiased", "polynomial_kernel"]
+__all__ = [
+    "KernelDistance",
+    "gaussian_kernel",
+    "kernel_distance",
+    "median_bandwidth",
+    "mmd2_unbiased",
+    "polynomial_kernel",
+]
+
+_KERNELS = ("polynomial", "gaussian")
+Gram = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 _CHUNK_ROWS = 1024  # rows of a Gram block: 1024 x 10,000 float64 is 82 MB
 
@@ -100,34 +130,53 @@ def _kernel_params(where: str, degree: Any, coef0: Any) -> tuple[int, float]:
     return degree, float(coef0)
 
 
-def _gram(a: np.ndarray, b: np.ndarray, degree: int, coef0: float) -> np.ndarray:
+def _polynomial_gram(a: np.ndarray, b: np.ndarray, degree: int, coef0: float) -> np.ndarray:
     g = a @ b.T
     g /= a.shape[1]
     g += coef0
     return g**degree
 
 
-def _kernel_sum(a: np.ndarray, b: np.ndarray, degree: int, coef0: float) -> float:
-    r""":math:`\sum_{i,j} k(a_i, b_j)`, one block of ``_CHUNK_ROWS`` rows at a time."""
-    return math.fsum(
-        float(np.sum(_gram(a[s : s + _CHUNK_ROWS], b, degree, coef0)))
-        for s in range(0, a.shape[0], _CHUNK_ROWS)
-    )
+def _gaussian_gram(a: np.ndarray, b: np.ndarray, bandwidth: float) -> np.ndarray:
+    sq = a @ b.T
+    sq *= -2.0
+    sq += np.einsum("ij,ij->i", a, a)[:, None]
+    sq += np.einsum("ij,ij->i", b, b)[None, :]
+    np.maximum(sq, 0.0, out=sq)
+    sq *= -0.5 / bandwidth**2
+    return np.exp(sq, out=sq)
 
 
-def _self_sum(a: np.ndarray, degree: int, coef0: float) -> float:
-    r""":math:`\sum_{i \ne j} k(a_i, a_j)`: all pairs less the diagonal
-    :math:`k(a_i, a_i) = (\lVert a_i \rVert^2 / d + c)^p`."""
-    diagonal = (np.einsum("ij,ij->i", a, a) / a.shape[1] + coef0) ** degree
-    return _kernel_sum(a, a, degree, coef0) - float(np.sum(diagonal))
+def _median_distance(where: str, pooled: np.ndarray) -> float:
+    h = float(np.median(pdist(pooled)))
+    if not h > 0:
+        raise ValueError(
+            f"{where}: the median distance between pairs of the pooled points is 0 (more than "
+            "half the pairs coincide), so the median heuristic gives no bandwidth; pass "
+            "argument 'bandwidth' > 0 explicitly"
+        )
+    return h
 
 
-def _mmd2(a: np.ndarray, b: np.ndarray, degree: int, coef0: float) -> float:
+def _block_sum(a: np.ndarray, b: np.ndarray, gram: Gram, *, distinct: bool) -> float:
+    r""":math:`\sum_{i,j} k(a_i, b_j)`, one block of ``_CHUNK_ROWS`` rows at a time; with
+    ``distinct`` (``b`` is ``a``) the diagonal :math:`i = j` is left out of each block."""
+    total = []
+    for s in range(0, a.shape[0], _CHUNK_ROWS):
+        block = gram(a[s : s + _CHUNK_ROWS], b)
+        if distinct:
+            rows = np.arange(block.shape[0])
+            block[rows, s + rows] = 0.0
+        total.append(float(np.sum(block)))
+    return math.fsum(total)
+
+
+def _mmd2(a: np.ndarray, b: np.ndarray, gram: Gram) -> float:
     m, n = a.shape[0], b.shape[0]
     return (
-        _self_sum(a, degree, coef0) / (m * (m - 1))
-        + _self_sum(b, degree, coef0) / (n * (n - 1))
-        - 2.0 * _kernel_sum(a, b, degree, coef0) / (m * n)
+        _block_sum(a, a, gram, distinct=True) / (m * (m - 1))
+        + _block_sum(b, b, gram, distinct=True) / (n * (n - 1))
+        - 2.0 * _block_sum(a, b, gram, distinct=False) / (m * n)
     )
 
 
@@ -149,13 +198,64 @@ def polynomial_kernel(a: Any, b: Any, *, degree: int = 3, coef0: float = 1.0) ->
     where = "polynomial_kernel"
     a, b = _pair(where, a, b, min_rows=1)
     degree, coef0 = _kernel_params(where, degree, coef0)
-    return _gram(a, b, degree, coef0)
+    return _polynomial_gram(a, b, degree, coef0)
 
 
-def mmd2_unbiased(a: Any, b: Any, *, degree: int = 3, coef0: float = 1.0) -> float:
-    r"""The unbiased (U-statistic) estimate of :math:`\mathrm{MMD}^2` with the polynomial
-    kernel :func:`polynomial_kernel`, for samples :math:`a_1, \dots, a_m` and
-    :math:`b_1, \dots, b_n`:
+def gaussian_kernel(a: Any, b: Any, *, bandwidth: float) -> np.ndarray:
+    r"""The Gram matrix of the Gaussian kernel,
+    :math:`K_{ij} = \exp(-\lVert a_i - b_j \rVert^2 / (2 h^2))`, with :math:`h` =
+    ``bandwidth``.
+
+    Args:
+        a: ``(n, d)`` array (NumPy or JAX), one row per sample.
+        b: ``(m, d)`` array with the same ``d``.
+        bandwidth: :math:`h > 0`, in the units of the points (:func:`median_bandwidth` is
+            the usual choice).
+
+    Returns:
+        float64 NumPy array of shape ``(n, m)``, entries in :math:`(0, 1]`.
+    """
+    where = "gaussian_kernel"
+    a, b = _pair(where, a, b, min_rows=1)
+    bandwidth = check_positive_float(where, "bandwidth", bandwidth)
+    return _gaussian_gram(a, b, bandwidth)
+
+
+def median_bandwidth(a: Any, b: Any) -> float:
+    r"""The median heuristic for the bandwidth of :func:`gaussian_kernel`: the median of the
+    distances :math:`\lVert z_i - z_j \rVert`, :math:`i < j`, between distinct pairs of the
+    pooled points :math:`z = (a_1, \dots, a_m, b_1, \dots, b_n)` (the zero distances of a
+    point to itself left out). It depends on the pooled set only, not on which point came
+    from which sample, so a permutation test can keep it fixed.
+
+    Args:
+        a: ``(m, d)`` array (NumPy or JAX).
+        b: ``(n, d)`` array with the same ``d``; :math:`m + n \ge 2`.
+
+    Returns:
+        The median distance as a Python float (all :math:`(m+n)(m+n-1)/2` distances are held
+        at once: a few thousand points).
+
+    Raises:
+        ValueError: bad shapes, NaN, or a median of zero (more than half the pairs coincide).
+    """
+    where = "median_bandwidth"
+    a, b = _pair(where, a, b, min_rows=1)
+    return _median_distance(where, np.concatenate([a, b]))
+
+
+def mmd2_unbiased(
+    a: Any,
+    b: Any,
+    *,
+    kernel: str = "polynomial",
+    degree: int = 3,
+    coef0: float = 1.0,
+    bandwidth: float | None = None,
+) -> float:
+    r"""The unbiased (U-statistic) estimate of :math:`\mathrm{MMD}^2` for samples
+    :math:`a_1, \dots, a_m` and :math:`b_1, \dots, b_n`, with the polynomial kernel of KID
+    (:func:`polynomial_kernel`, the default) or the Gaussian kernel (:func:`gaussian_kernel`):
 
     .. math:: \widehat{\mathrm{MMD}}^2_u = \frac{1}{m(m-1)} \sum_{i \ne j} k(a_i, a_j)
               + \frac{1}{n(n-1)} \sum_{i \ne j} k(b_i, b_j)
@@ -166,12 +266,18 @@ def mmd2_unbiased(a: Any, b: Any, *, degree: int = 3, coef0: float = 1.0) -> flo
     expectation is the :math:`\mathrm{MMD}^2` of the module docstring, for every :math:`m, n
     \ge 2`. It can therefore be negative. With ``degree=1, coef0=0`` the kernel is
     :math:`x^\top y / d` and the population value is :math:`\lVert \mu_a - \mu_b \rVert^2 / d`.
+    (A bandwidth chosen from the data, the median heuristic, makes the Gaussian estimate
+    unbiased only given that bandwidth; its bias from the choice is small.)
 
     Args:
         a: ``(m, d)`` array (NumPy or JAX), ``m >= 2``.
         b: ``(n, d)`` array with the same ``d``, ``n >= 2``.
-        degree: :math:`p`, a positive int.
-        coef0: :math:`c \ge 0`.
+        kernel: ``"polynomial"`` (KID's) or ``"gaussian"``.
+        degree: :math:`p` of the polynomial kernel, a positive int (unused by the Gaussian).
+        coef0: :math:`c \ge 0` of the polynomial kernel (unused by the Gaussian).
+        bandwidth: :math:`h > 0` of the Gaussian kernel; ``None`` (the default) takes
+            :func:`median_bandwidth` of ``a`` and ``b``. Must be ``None`` for the polynomial
+            kernel.
 
     Returns:
         The estimate as a Python float, in squared units of the kernel.
@@ -179,7 +285,21 @@ def mmd2_unbiased(a: Any, b: Any, *, degree: int = 3, coef0: float = 1.0) -> flo
     where = "mmd2_unbiased"
     a, b = _pair(where, a, b, min_rows=2)
     degree, coef0 = _kernel_params(where, degree, coef0)
-    return _mmd2(a, b, degree, coef0)
+    if kernel == "polynomial":
+        if bandwidth is not None:
+            raise ValueError(
+                f"{where}: argument 'bandwidth' is for kernel='gaussian' only; got "
+                f"bandwidth={bandwidth!r} with kernel='polynomial'"
+            )
+        return _mmd2(a, b, partial(_polynomial_gram, degree=degree, coef0=coef0))
+    if kernel == "gaussian":
+        bandwidth = (
+            _median_distance(where, np.concatenate([a, b]))
+            if bandwidth is None
+            else check_positive_float(where, "bandwidth", bandwidth)
+        )
+        return _mmd2(a, b, partial(_gaussian_gram, bandwidth=bandwidth))
+    raise ValueError(f"{where}: argument 'kernel' must be one of {_KERNELS}; got {kernel!r}")
 
 
 def kernel_distance(
@@ -243,12 +363,13 @@ def kernel_distance(
             f"{a.shape[0]} rows and 'b' {b.shape[0]}, and a subset draws distinct rows from "
             f"each. Pass subset_size={smaller} (the smaller set) or less."
         )
+    gram = partial(_polynomial_gram, degree=degree, coef0=coef0)
     rng = host_rng(key)
     estimates = np.empty(num_subsets)
     for s in range(num_subsets):
         rows_a = rng.choice(a.shape[0], subset_size, replace=False)
         rows_b = rng.choice(b.shape[0], subset_size, replace=False)
-        estimates[s] = _mmd2(a[rows_a], b[rows_b], degree, coef0)
+        estimates[s] = _mmd2(a[rows_a], b[rows_b], gram)
     return KernelDistance(
         value=float(np.mean(estimates)),
         stderr=float(np.std(estimates, ddof=1) / math.sqrt(num_subsets)),

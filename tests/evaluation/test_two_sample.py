@@ -4,14 +4,23 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy import stats
 from scipy.spatial.distance import cdist
 
-from dgm_lib.evaluation import energy_distance, energy_distance_test
+from dgm_lib.evaluation import (
+    energy_distance,
+    energy_distance_test,
+    gaussian_kernel,
+    median_bandwidth,
+    mmd2_unbiased,
+    mmd_test,
+)
 
 
 def test_energy_distance_equals_the_double_sum_over_pairs():
@@ -62,3 +71,66 @@ def test_bad_samples_get_clear_errors(a, b, match):
         energy_distance(a, b)
     with pytest.raises(ValueError, match=match):
         energy_distance_test(jax.random.key(0), a, b)
+
+
+def test_gaussian_mmd2_unbiased_equals_the_double_sum_over_distinct_pairs():
+    rng = np.random.default_rng(5)
+    a, b, h = rng.normal(size=(9, 2)), rng.normal(size=(7, 2)) + 0.4, 0.9
+
+    def k(x, y):
+        return math.exp(-np.sum((x - y) ** 2) / (2 * h**2))
+
+    aa = sum(k(a[i], a[j]) for i in range(9) for j in range(9) if i != j) / (9 * 8)
+    bb = sum(k(b[i], b[j]) for i in range(7) for j in range(7) if i != j) / (7 * 6)
+    ab = sum(k(x, y) for x in a for y in b) / (9 * 7)
+    direct = aa + bb - 2 * ab
+    assert mmd2_unbiased(a, b, kernel="gaussian", bandwidth=h) == pytest.approx(direct, abs=1e-12)
+    assert gaussian_kernel(a, b, bandwidth=h)[2, 3] == pytest.approx(k(a[2], b[3]), abs=1e-14)
+
+
+def test_median_bandwidth_is_the_median_distance_of_distinct_pooled_pairs():
+    rng = np.random.default_rng(6)
+    a, b = rng.normal(size=(10, 3)), rng.normal(size=(5, 3))
+    pooled = np.concatenate([a, b])
+    dists = [np.linalg.norm(pooled[i] - pooled[j]) for i in range(15) for j in range(i + 1, 15)]
+    assert median_bandwidth(a, b) == pytest.approx(float(np.median(dists)), rel=1e-12)
+
+
+def test_gaussian_mmd2_unbiased_has_mean_zero_under_equal_laws_and_is_positive_under_a_shift():
+    rng = np.random.default_rng(7)
+    null = [mmd2_unbiased(rng.normal(size=(30, 2)), rng.normal(size=(30, 2)), kernel="gaussian",
+                          bandwidth=1.0) for _ in range(300)]
+    assert abs(np.mean(null)) < 3 * np.std(null) / math.sqrt(len(null))
+    shifted = [mmd2_unbiased(rng.normal(size=(30, 2)), rng.normal(size=(30, 2)) + 1.0,
+                             kernel="gaussian", bandwidth=1.0) for _ in range(30)]
+    assert np.mean(shifted) > 10 * np.std(null) / math.sqrt(len(null))
+
+
+def test_mmd_test_statistic_is_the_unbiased_estimate_and_its_level_and_power_hold():
+    ka, kb = jax.random.split(jax.random.key(8))
+    a, b = jax.random.normal(ka, (50, 2)), jax.random.normal(kb, (40, 2)) + 0.2
+    result = mmd_test(jax.random.key(9), a, b, num_permutations=49)
+    assert result.statistic == pytest.approx(mmd2_unbiased(a, b, kernel="gaussian"), abs=1e-6)
+    assert result.p_value * 50 == pytest.approx(round(result.p_value * 50))  # (1 + count) / 50
+    rejections, power = 0, 0
+    for seed in range(100):
+        k1, k2, k3 = jax.random.split(jax.random.key(100 + seed), 3)
+        x, y = jax.random.normal(k1, (40, 2)), jax.random.normal(k2, (40, 2))
+        rejections += mmd_test(k3, x, y, num_permutations=49).p_value <= 0.1
+        if seed < 20:
+            power += mmd_test(k3, x, y + jnp.array([1.0, 0.0]), num_permutations=49).p_value <= 0.1
+    lo, hi = stats.binom.ppf([0.0005, 0.9995], 100, 0.1)
+    assert lo <= rejections <= hi
+    assert power >= 19
+
+
+def test_gaussian_kernel_arguments_are_checked():
+    a = np.zeros((4, 2))
+    with pytest.raises(ValueError, match="bandwidth"):
+        mmd2_unbiased(a, a + 1, kernel="polynomial", bandwidth=1.0)
+    with pytest.raises(ValueError, match="kernel"):
+        mmd2_unbiased(a, a + 1, kernel="laplace")
+    with pytest.raises(ValueError, match="median"):
+        median_bandwidth(a, a)
+    with pytest.raises(ValueError, match="bandwidth"):
+        mmd_test(jax.random.key(0), a, a + 1, bandwidth=-1.0)
