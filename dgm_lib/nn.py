@@ -32,6 +32,7 @@ ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
     "relu": jax.nn.relu,
     "softplus": jax.nn.softplus,
     "silu": jax.nn.silu,
+    "leaky_relu": jax.nn.leaky_relu,
 }
 """The hidden activations an :class:`MLP` accepts, by name."""
 

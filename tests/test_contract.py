@@ -113,6 +113,7 @@ def test_a_constructor_with_rngs_draws_its_initial_values_from_them(name, cls):
 
 
 def _examples() -> dict:
+    from dgm_lib import adversarial as A
     from dgm_lib import autoregressive as ar
     from dgm_lib import energy as E
     from dgm_lib import flows as F
@@ -127,6 +128,8 @@ def _examples() -> dict:
         "autoregressive.PixelCNN": lambda r: ar.PixelCNN((4, 4), rngs=r),
         "autoregressive.GRUAutoregressive": lambda r: ar.GRUAutoregressive(6, 4, rngs=r),
         "autoregressive.CausalTransformer": lambda r: ar.CausalTransformer(6, rngs=r),
+        "adversarial.Critic": lambda r: A.Critic((3,), (4,), rngs=r),
+        "adversarial.Generator": lambda r: A.Generator(2, (4,), (3,), rngs=r),
         "energy.RBM": lambda r: E.RBM(6, 3, rngs=r),
         "energy.PCD": lambda r: E.PCD(E.RBM(6, 3, rngs=r), 4, rngs=r),
         "energy.MLPEnergy": lambda r: E.MLPEnergy(6, (4,), rngs=r),
