@@ -27,12 +27,12 @@ from ..checks import (
     check_positive_int,
     check_rngs,
 )
-from ..nn import ACTIVATIONS, MLP
+from ..nn import MLP
 
 __all__ = ["GAN", "Critic", "Generator"]
 
 _OUTPUTS = ("identity", "sigmoid")
-_HIDDEN = "leaky_relu" if "leaky_relu" in ACTIVATIONS else "relu"
+_HIDDEN = "leaky_relu"
 
 
 def _check_num_classes(where: str, num_classes: Any) -> int:
