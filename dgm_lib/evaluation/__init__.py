@@ -21,7 +21,7 @@ training points closest to each sample. Two-sample tests
 (:mod:`~dgm_lib.evaluation.two_sample`) ask whether two sets of points come from one law: the
 energy distance or the kernel MMD (:func:`mmd_test`, a Gaussian kernel of bandwidth
 :func:`median_bandwidth`) with a permutation test, or a classifier trained to tell them
-apart (:func:`c2st`, :mod:`~dgm_lib.evaluation.c2st`). :func:`sample_quality`
+apart (:func:`c2st`, :mod:`~dgm_lib.evaluation.classifier_test`). :func:`sample_quality`
 (:mod:`~dgm_lib.evaluation.quality`) computes all of these sample metrics at once, at the
 sample size of the budget in force, for the results page. The log-likelihood of a
 decoder-based model is estimated by annealed importance sampling from the prior to the
@@ -30,7 +30,7 @@ returns each data point's estimate of :math:`\log p(x)` with its standard error,
 lower bound whose gap closes as the ladder of temperatures gets finer.
 """
 
-from .c2st import C2STResult, c2st
+from .classifier_test import C2STResult, c2st
 from .decoder_ais import DecoderAISResult, LogLikelihoodFn, ais_log_likelihood
 from .features import TRAINING, FeatureExtractor, FeatureTraining, feature_extractor
 from .frechet import frechet_distance, gaussian_frechet_distance
