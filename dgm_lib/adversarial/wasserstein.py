@@ -22,7 +22,14 @@ import numpy as np
 import optax
 from jax import Array
 
-from ..checks import check_array, check_batch, check_callable, check_key, check_positive_float
+from ..checks import (
+    check_array,
+    check_batch,
+    check_callable,
+    check_host_array,
+    check_key,
+    check_positive_float,
+)
 
 __all__ = [
     "clip_weights",
@@ -167,14 +174,7 @@ def wasserstein_1d(a: Any, b: Any) -> float:
 
 
 def _host_1d(where: str, name: str, x: Any) -> np.ndarray:
-    x = np.asarray(x)
-    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
-        raise TypeError(f"{where}: argument '{name}' must be a real array; got dtype {x.dtype}")
-    if x.ndim != 1 or x.size == 0:
-        raise ValueError(
-            f"{where}: argument '{name}' must have shape (n,) with n >= 1; got shape {x.shape}"
-        )
-    x = x.astype(np.float64)
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"{where}: argument '{name}' holds NaN or infinite values")
+    x = check_host_array(where, name, x, ("n",))
+    if x.size == 0:
+        raise ValueError(f"{where}: argument '{name}' must hold at least one value; got shape (0,)")
     return x

@@ -110,7 +110,7 @@ CASES = [
         "w1_empty",
         lambda: wasserstein_1d([1.0], []),
         ValueError,
-        "'b' must have shape (n,) with n >= 1",
+        "'b' must hold at least one value",
     ),
     (
         "dirac_mode",
