@@ -57,6 +57,9 @@ class FDivergence:
         activation: the output activation :math:`g_f(v)`, any real into dom f*.
         optimal_critic: :math:`T^*` as a function of the density ratio :math:`u = p/q`,
             i.e. :math:`f'(u)`.
+        conjugate_of_activation: :math:`f^*(g_f(v))` written out, so the critic's loss stays
+            finite for critic outputs of any size (composing the two rounds :math:`g_f(v)` to
+            the edge of dom f* in float32 for large ``v``).
     """
 
     name: str
@@ -64,6 +67,7 @@ class FDivergence:
     conjugate: Callable[[Array], Array]
     activation: Callable[[Array], Array]
     optimal_critic: Callable[[Array], Array]
+    conjugate_of_activation: Callable[[Array], Array]
 
 
 _LOG2 = math.log(2.0)
@@ -75,6 +79,7 @@ F_DIVERGENCES: dict[str, FDivergence] = {
         conjugate=lambda t: jnp.exp(t - 1.0),
         activation=lambda v: v,
         optimal_critic=lambda u: 1.0 + jnp.log(u),
+        conjugate_of_activation=lambda v: jnp.exp(v - 1.0),
     ),
     "reverse_kl": FDivergence(
         "reverse_kl",
@@ -82,6 +87,7 @@ F_DIVERGENCES: dict[str, FDivergence] = {
         conjugate=lambda t: -1.0 - jnp.log(-t),
         activation=lambda v: -jnp.exp(-v),
         optimal_critic=lambda u: -1.0 / u,
+        conjugate_of_activation=lambda v: v - 1.0,
     ),
     "pearson": FDivergence(
         "pearson",
@@ -89,6 +95,7 @@ F_DIVERGENCES: dict[str, FDivergence] = {
         conjugate=lambda t: t**2 / 4.0 + t,
         activation=lambda v: v,
         optimal_critic=lambda u: 2.0 * (u - 1.0),
+        conjugate_of_activation=lambda v: v**2 / 4.0 + v,
     ),
     "squared_hellinger": FDivergence(
         "squared_hellinger",
@@ -96,6 +103,7 @@ F_DIVERGENCES: dict[str, FDivergence] = {
         conjugate=lambda t: t / (1.0 - t),
         activation=lambda v: 1.0 - jnp.exp(-v),
         optimal_critic=lambda u: 1.0 - 1.0 / jnp.sqrt(u),
+        conjugate_of_activation=jnp.expm1,
     ),
     "jensen_shannon": FDivergence(
         "jensen_shannon",
@@ -103,20 +111,10 @@ F_DIVERGENCES: dict[str, FDivergence] = {
         conjugate=lambda t: -jnp.log(2.0 - jnp.exp(t)),
         activation=lambda v: _LOG2 - jax.nn.softplus(-v),
         optimal_critic=lambda u: jnp.log(2.0 * u / (1.0 + u)),
+        conjugate_of_activation=lambda v: jax.nn.softplus(v) - _LOG2,
     ),
 }
 """The f-divergences of the f-GAN paper by name (module docstring)."""
-
-
-# f*(g_f(v)) written out, so the critic's loss stays finite for critic outputs of any size
-# (composing the two rounds g_f(v) to the edge of dom f* in float32 for large v).
-_CONJUGATE_OF_ACTIVATION: dict[str, Callable[[Array], Array]] = {
-    "kl": lambda v: jnp.exp(v - 1.0),
-    "reverse_kl": lambda v: v - 1.0,
-    "pearson": lambda v: v**2 / 4.0 + v,
-    "squared_hellinger": jnp.expm1,
-    "jensen_shannon": lambda v: jax.nn.softplus(v) - _LOG2,
-}
 
 
 def _row(where: str, name: object) -> FDivergence:
@@ -175,8 +173,7 @@ def fgan_critic_loss(name: str, v_real: Array, v_fake: Array) -> Array:
     row = _row(where, name)
     v_real = check_array(where, "v_real", v_real, shape=("batch",))
     v_fake = check_array(where, "v_fake", v_fake, shape=(v_real.shape[0],))
-    conjugate = _CONJUGATE_OF_ACTIVATION[row.name]
-    return -(jnp.mean(row.activation(v_real)) - jnp.mean(conjugate(v_fake)))
+    return -(jnp.mean(row.activation(v_real)) - jnp.mean(row.conjugate_of_activation(v_fake)))
 
 
 def fgan_generator_loss(name: str, v_fake: Array) -> Array:

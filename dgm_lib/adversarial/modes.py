@@ -21,7 +21,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from ..checks import check_array, check_key, check_positive_float, check_positive_int
+from ..checks import (
+    check_array,
+    check_host_array,
+    check_key,
+    check_positive_float,
+    check_positive_int,
+)
 
 __all__ = ["ModeCoverage", "grid_centres", "mixture_sample", "mode_coverage", "ring_centres"]
 
@@ -101,8 +107,8 @@ def mode_coverage(
         min_share: the share of an even split, ``n / K``, a mode needs to count as covered.
     """
     where = "mode_coverage"
-    samples = np.asarray(check_array(where, "samples", samples, shape=("n", 2)), np.float64)
-    centres = np.asarray(check_array(where, "centres", centres, shape=("K", 2)), np.float64)
+    samples = check_host_array(where, "samples", samples, ("n", 2))
+    centres = check_host_array(where, "centres", centres, ("K", 2))
     std = check_positive_float(where, "std", std)
     num_std = check_positive_float(where, "num_std", num_std)
     min_share = check_positive_float(where, "min_share", min_share)
