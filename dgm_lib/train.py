@@ -69,17 +69,21 @@ LossFn = Callable[[nnx.Module, Data, jax.Array], jax.Array]
 class NonFiniteLossError(FloatingPointError):
     """The loss or its gradient became NaN or infinite at ``step`` (counted from 0).
 
-    ``losses`` holds the history up to and including that step. The model holds the
-    parameters from before that step: the last update whose loss and gradient were finite.
+    ``losses`` holds the history up to and including that step. ``player`` names the
+    :class:`Player` whose update failed first (its index and ``wrt``), None for a single loss.
+    The model holds the parameters from before that step: the last update whose loss and
+    gradient were finite.
     """
 
-    def __init__(self, step: int, losses: np.ndarray) -> None:
+    def __init__(self, step: int, losses: np.ndarray, player: str | None = None) -> None:
         self.step = step
         self.losses = losses
+        self.player = player
         last = losses[-1]
+        whose = "" if player is None else f" in the update of {player}"
         super().__init__(
-            f"fit: the loss or its gradient became non-finite at step {step} (counted from 0; "
-            f"loss = {last}). The model holds the parameters from before step {step}, "
+            f"fit: the loss or its gradient became non-finite at step {step}{whose} (counted "
+            f"from 0; loss = {last}). The model holds the parameters from before step {step}, "
             "the last finite update. Try a lower learning rate or check loss_fn for log(0) "
             "or division by zero."
         )
@@ -299,6 +303,7 @@ def fit(
     def train_step(carry: tuple, s: jax.Array, idx: jax.Array, data: Data) -> tuple:
         state, ok = carry[:3], carry[3]
         losses = [jnp.float32(0.0)] * len(players)
+        goods = []
         for slot, (j, _) in enumerate(slots):
             rows = idx[slot]
             batch = None if data is None else jax.tree.map(lambda a, i=rows: a[i], data)
@@ -307,11 +312,12 @@ def fit(
             # Keep the last finite state: a bad update changes nothing and stops the run.
             state = jax.tree.map(lambda a, b, g=good: jnp.where(g, a, b), new, state)
             losses[j] = losses[j] + loss / players[j].repeats
-            ok = ok & good
-        return (*state, ok), (jnp.stack(losses), ok)
+            goods.append(good)
+        goods = jnp.stack(goods)
+        return (*state, ok & jnp.all(goods)), (jnp.stack(losses), goods)
 
     def skip_step(carry: tuple, s: jax.Array, idx: jax.Array, data: Data) -> tuple:
-        return carry, (jnp.full(len(players), jnp.nan, jnp.float32), jnp.bool_(True))
+        return carry, (jnp.full(len(players), jnp.nan, jnp.float32), jnp.ones(len(slots), bool))
 
     def run_dispatch(carry: tuple, data: Data, start: jax.Array, idx: jax.Array) -> tuple:
         nonlocal traces
@@ -338,12 +344,16 @@ def fit(
                 idx[:k] = np.reshape(list(itertools.islice(order, k * len(slots))), idx[:k].shape)
             carry, (losses, good) = dispatch(carry, data, np.int32(start), idx)
             history[start : start + k] = np.asarray(losses)[:k]
-            bad = np.flatnonzero(~np.asarray(good)[:k])
+            good = np.asarray(good)[:k]
+            bad = np.flatnonzero(~good.all(axis=1))
             if bad.size:
                 nnx.update(model, *carry[0], carry[1])
                 first = start + int(bad[0])
                 found = history[: first + 1].copy()
-                raise NonFiniteLossError(first, found[:, 0] if single else found)
+                if single:
+                    raise NonFiniteLossError(first, found[:, 0])
+                j = slots[int(np.argmin(good[bad[0]]))][0]
+                raise NonFiniteLossError(first, found, f"player {j} (wrt={players[j].wrt!r})")
             bar.update(k)
             bar.set_postfix(loss=f"{history[start : start + k].mean():.4g}")
     nnx.update(model, *carry[0], carry[1])

@@ -16,8 +16,10 @@ Implicit models trained as a game between a generator and a critic:
 - :mod:`~dgm_lib.adversarial.modes`: mode collapse on Gaussian mixtures, :func:`ring_centres`,
   :func:`grid_centres`, :func:`mixture_sample`, :func:`mode_coverage`, :class:`ModeCoverage`;
 - :mod:`~dgm_lib.adversarial.networks`: the NNX modules :class:`Generator`, :class:`Critic`
-  and :class:`GAN`, trained by :func:`dgm_lib.train.fit` with one
-  :class:`~dgm_lib.train.Player` per network.
+  and :class:`GAN`, and :data:`IMAGE_GAN_SETUP`, the chapter's image GAN;
+- :mod:`~dgm_lib.adversarial.players`: :func:`gan_players`, the critic's and the generator's
+  :class:`~dgm_lib.train.Player` for :func:`dgm_lib.train.fit`, for each of
+  :data:`OBJECTIVES`.
 """
 
 from .dirac import dirac_gan
@@ -38,7 +40,8 @@ from .losses import (
     saturating_generator_loss,
 )
 from .modes import ModeCoverage, grid_centres, mixture_sample, mode_coverage, ring_centres
-from .networks import GAN, Critic, Generator
+from .networks import GAN, IMAGE_GAN_SETUP, Critic, Generator
+from .players import OBJECTIVES, gan_players
 from .wasserstein import (
     clip_weights,
     critic_loss,
@@ -51,6 +54,8 @@ from .wasserstein import (
 __all__ = [
     "F_DIVERGENCES",
     "GAN",
+    "IMAGE_GAN_SETUP",
+    "OBJECTIVES",
     "Critic",
     "FDivergence",
     "Generator",
@@ -63,6 +68,7 @@ __all__ = [
     "f_divergence",
     "fgan_critic_loss",
     "fgan_generator_loss",
+    "gan_players",
     "gan_value",
     "generator_loss",
     "gradient_penalty",

@@ -29,9 +29,17 @@ from ..checks import (
 )
 from ..nn import MLP
 
-__all__ = ["GAN", "Critic", "Generator"]
+__all__ = ["GAN", "IMAGE_GAN_SETUP", "Critic", "Generator"]
 
 _OUTPUTS = ("identity", "sigmoid")
+
+IMAGE_GAN_SETUP: dict[str, Any] = {
+    "noise_dim": 64,
+    "generator_hidden": (256, 512),
+    "critic_hidden": (512, 256),
+}
+"""The chapter's conditional GAN on 28 x 28 images (and ``benchmarks/gan.py``'s): the widths of
+its MLP generator and critic and the noise dimension."""
 _HIDDEN = "leaky_relu"
 
 

@@ -380,3 +380,16 @@ def _evaluate(**overrides):
 def test_bad_arguments_raise_errors_naming_the_argument(call, overrides, error, message):
     with pytest.raises(error, match=re.escape(message)):
         call(**overrides)
+
+
+def test_a_non_finite_player_update_names_the_player():
+    x = np.ones((16, 2), np.float32)
+    nan_critic = lambda m, x, k: critic_loss(m, x, k) * jnp.nan  # noqa: E731
+    players = [
+        Player(generator_loss, "generator", optax.sgd(0.1)),
+        Player(nan_critic, "critic", optax.sgd(0.1), repeats=2),
+    ]
+    with pytest.raises(NonFiniteLossError, match=r"step 0 in the update of player 1 \(wrt='critic'\)") as info:
+        fit(TwoPlayers(), players, x, key=jax.random.key(0), steps=5, batch_size=8,
+            progress=False)
+    assert info.value.player == "player 1 (wrt='critic')" and info.value.losses.shape == (1, 2)
