@@ -38,6 +38,8 @@ METRIC_NAMES = {
     "recall": "recall",
     "density": "density",
     "coverage": "coverage",
+    "modes": "modes covered",
+    "high_quality": "high-quality share",
 }
 KIND_MARK = {"exact": "", "bound": "≤ ", "estimate": "≈ "}
 logger = logging.getLogger(__name__)
