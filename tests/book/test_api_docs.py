@@ -45,7 +45,7 @@ FOUNDATION = [
     "score_matching",
     "divergence",
 ]
-SUBPACKAGES = ["background", "autoregressive", "latent", "flows", "energy", "score", "evaluation"]
+SUBPACKAGES = ["background", "autoregressive", "latent", "flows", "adversarial", "energy", "score", "evaluation"]
 MODULES = [f"dgm_lib.{m}" for m in FOUNDATION + SUBPACKAGES]
 
 
