@@ -33,6 +33,7 @@ check that the script works; its rates are rough. Prints one table; nothing is w
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 from collections.abc import Callable
@@ -90,7 +91,7 @@ def library_case(x: np.ndarray, y: np.ndarray, n: int) -> Callable[[], float]:
 def mlp(sizes: list[int], output: torch.nn.Module | None) -> torch.nn.Sequential:
     """Linear layers with leaky ReLU between them (slope 0.01, as jax.nn.leaky_relu)."""
     layers: list[torch.nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         layers.append(torch.nn.Linear(a, b))
         if i < len(sizes) - 2:
             layers.append(torch.nn.LeakyReLU(0.01))
