@@ -3,18 +3,20 @@
 A shared foundation at the top: ``probability`` (densities, samplers, KLs), ``estimators``
 (Monte Carlo with error bars), ``checks``, ``masks`` (MADE degrees and masks), ``nn`` (one MLP,
 initialisers, ``Frozen``), ``enumeration``, ``empirical``, ``data``, ``toy2d``, ``train`` (one
-``fit`` loop, one ``nll_loss``), ``metrics``, ``plot``, ``budgets``, ``book`` (what a chapter
+``fit`` loop, one ``nll_loss``), ``structural_key`` (what lets ``fit`` compile once per
+process), ``metrics``, ``plot``, ``budgets``, ``book`` (what a chapter
 runs first, its timer, its compiled model methods), ``results`` (each chapter's record for the
 results page), ``files`` (atomic writes), ``samplers`` (scanned Markov chains:
 Gibbs, ULA, MALA, annealed Langevin), ``ais`` (annealed importance sampling),
 ``score_matching`` (Hyvarinen's, denoising and sliced objectives) and ``divergence`` (exact and
 Hutchinson). Then one subpackage per part of the course: ``background``, ``autoregressive``,
-``latent``, ``flows``, ``energy``, ``score``, ``evaluation``. Chapters start with
+``latent``, ``flows``, ``adversarial``, ``energy``, ``score``, ``evaluation``. Chapters start with
 ``dgm_lib.start_chapter()`` and size their experiments with
 ``dgm_lib.pick(smoke=..., cpu=..., gpu=...)``.
 """
 
 from . import (
+    adversarial,
     ais,
     autoregressive,
     background,
@@ -40,6 +42,7 @@ from . import (
     samplers,
     score,
     score_matching,
+    structural_key,
     toy2d,
     train,
 )
@@ -47,6 +50,7 @@ from .book import glue, run_info, start_chapter
 from .budgets import budget, pick
 
 __all__ = [
+    "adversarial",
     "ais",
     "autoregressive",
     "background",
@@ -77,6 +81,7 @@ __all__ = [
     "score",
     "score_matching",
     "start_chapter",
+    "structural_key",
     "toy2d",
     "train",
 ]

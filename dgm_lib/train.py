@@ -15,12 +15,18 @@ Why it is fast (DESIGN section 4; ``benchmarks/fit_overhead.py`` measures it):
 
 1. the model is split once (``nnx.split``) into a static graph and arrays, so the compiled step
    is a pure function of arrays and no Python object is walked per step;
-2. one call to the compiled function runs ``steps_per_dispatch`` steps inside ``lax.scan`` and
-   gathers each batch by index from the data held on the device;
-3. the carry (parameters, optimizer state) is donated, so XLA updates it in place;
-4. every batch has the same shape (the ragged last batch of each epoch is dropped, to avoid
-   recompilation) and the last dispatch keeps the same length (its steps past ``steps`` are
-   skipped), so the step compiles exactly once per run.
+2. one call to the compiled function runs ``steps_per_dispatch`` steps inside a
+   ``lax.fori_loop`` and gathers each batch by index from the data held on the device; the
+   last dispatch is the same program with a shorter trip count;
+3. a step does nothing but the step: no branch, no check of the gradients, no select between
+   old and new parameters. Once per dispatch the parameters are checked finite (a non-finite
+   gradient makes them so); a bad dispatch is replayed a step at a time from its start to find
+   the step, so :class:`NonFiniteLossError` still names it;
+4. every batch has the same shape (the ragged last batch of each epoch is dropped), so the
+   step compiles once per run, and once per process: the compiled dispatch is cached on the
+   model's graph and the structural key (:mod:`dgm_lib.structural_key`) of the losses and
+   optimizers, so a second ``fit`` of the same model, loss and shapes, even with a new lambda
+   or a new ``optax.adam(1e-3)``, does not compile again.
 
 Key schedule (fixed, so a plain loop can reproduce a run): ``order_key, loss_key =
 jax.random.split(key)``; ``rng = dgm_lib.nn.host_rng(order_key)`` orders the examples, epoch
@@ -34,8 +40,9 @@ device a permutation is a sort, which on a CPU costs as much as dozens of small 
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Iterator, Sequence
+import functools
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +56,7 @@ from tqdm.auto import tqdm
 
 from .checks import check_array, check_key, check_positive_int
 from .nn import host_rng
+from .structural_key import structural_key
 
 __all__ = [
     "FitResult",
@@ -69,10 +77,11 @@ LossFn = Callable[[nnx.Module, Data, jax.Array], jax.Array]
 class NonFiniteLossError(FloatingPointError):
     """The loss or its gradient became NaN or infinite at ``step`` (counted from 0).
 
-    ``losses`` holds the history up to and including that step. ``player`` names the
-    :class:`Player` whose update failed first (its index and ``wrt``), None for a single loss.
-    The model holds the parameters from before that step: the last update whose loss and
-    gradient were finite.
+    A non-finite gradient is seen through what it does: it makes a parameter (or another
+    floating-point variable of the model) non-finite. ``losses`` holds the history up to and
+    including that step. ``player`` names the :class:`Player` whose update failed first (its
+    index and ``wrt``), None for a single loss. The model holds the parameters from before
+    that step.
     """
 
     def __init__(self, step: int, losses: np.ndarray, player: str | None = None) -> None:
@@ -124,8 +133,8 @@ class FitResult:
         losses: the loss of every step, float32 (nats if the loss is an NLL): shape
             ``(steps,)`` for one loss; ``(steps, num_players)`` for players, each entry the mean
             over that player's repeats within the step.
-        traces: how often the step was traced and compiled during the run (1 for a healthy
-            run).
+        traces: how often the step was traced and compiled during this call: 1 for a first
+            run, 0 when an earlier ``fit`` in the process compiled the same program.
     """
 
     losses: np.ndarray
@@ -158,18 +167,23 @@ def _check_data(where: str, data: Data) -> tuple[Data, int]:
     return jax.tree_util.tree_unflatten(treedef, arrays), first[1]
 
 
-def _batch_order(key: jax.Array, n: int, batch_size: int) -> Iterator[np.ndarray]:
+class _BatchOrder:
     """Endless batches of indices: each epoch a fresh permutation of ``range(n)`` cut into
     ``n // batch_size`` batches of ``batch_size``; the ragged rest is dropped."""
-    rng = host_rng(key)
-    per_epoch = n // batch_size
-    while True:
-        perm = rng.permutation(n)[: per_epoch * batch_size].astype(np.int32)
-        yield from perm.reshape(per_epoch, batch_size)
 
+    def __init__(self, key: jax.Array, n: int, batch_size: int) -> None:
+        self._rng, self._n, self._batch_size = host_rng(key), n, batch_size
+        self._rows = np.zeros((0, batch_size), np.int32)
 
-def _all_finite(tree: Any) -> jax.Array:
-    return jax.tree.reduce(lambda ok, g: ok & jnp.all(jnp.isfinite(g)), tree, jnp.bool_(True))
+    def take(self, count: int) -> np.ndarray:
+        """The next ``count`` batches, shape ``(count, batch_size)``."""
+        per_epoch = self._n // self._batch_size
+        while len(self._rows) < count:
+            perm = self._rng.permutation(self._n)[: per_epoch * self._batch_size]
+            epoch = perm.astype(np.int32).reshape(per_epoch, self._batch_size)
+            self._rows = np.concatenate([self._rows, epoch])
+        rows, self._rows = self._rows[:count], self._rows[count:]
+        return rows
 
 
 def _check_players(where: str, loss_fn: Any, optimizer: Any) -> tuple[list[Player], bool]:
@@ -195,6 +209,108 @@ def _check_players(where: str, loss_fn: Any, optimizer: Any) -> tuple[list[Playe
 
 def _param_filter(wrt: Any) -> Any:
     return nnx.All(nnx.Param, nnx.PathContains(wrt) if isinstance(wrt, str) else wrt)
+
+
+def _float_leaves_finite(tree: Any) -> jax.Array:
+    """All floating-point leaves of ``tree`` finite (keys and integer counters skipped)."""
+    leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return functools.reduce(lambda ok, x: ok & jnp.all(jnp.isfinite(x)), leaves, jnp.bool_(True))
+
+
+@dataclass
+class _Program:
+    """One jitted dispatch of :func:`fit` (see :func:`_make_program`) and how often it has
+    been traced."""
+
+    dispatch: Callable[..., tuple] | None = None
+    traces: int = 0
+
+
+_PROGRAMS: OrderedDict[Hashable, _Program] = OrderedDict()
+_MAX_PROGRAMS = 64  # least recently used programs beyond this are dropped
+
+
+def _program(graphdef: Any, players: list[Player], data_free: bool) -> _Program:
+    """The dispatch for this model structure, these players and this kind of data: the one
+    made by an earlier ``fit`` whose graph, losses and optimizers have the same structural
+    key (:mod:`dgm_lib.structural_key`), else a new one. Array shapes are ``jax.jit``'s part:
+    a program is traced once per shape of the parameters, data and batch."""
+    key = structural_key((players, data_free))
+    if key is None:  # a loss that reaches a module or a large array: compile afresh
+        return _make_program(graphdef, players, data_free)
+    key = (graphdef, key)
+    if key not in _PROGRAMS:
+        _PROGRAMS[key] = _make_program(graphdef, players, data_free)
+        while len(_PROGRAMS) > _MAX_PROGRAMS:
+            _PROGRAMS.popitem(last=False)
+    _PROGRAMS.move_to_end(key)
+    return _PROGRAMS[key]
+
+
+def _make_program(graphdef: Any, players: list[Player], data_free: bool) -> _Program:
+    r"""The jitted dispatch ``(leaves, treedef, data, start, count, loss_key, idx) -> (leaves,
+    losses, goods, finite)``: training steps ``start, ..., start + count - 1`` in one
+    ``lax.fori_loop`` (a dynamic trip count, so a short last dispatch is the same program).
+
+    ``leaves`` are the flattened carry ``(params, rest, opt_states)`` (``treedef`` static);
+    ``idx`` holds each step's batch indices, shape
+    ``(chunk, slots, batch)``; ``losses`` ``(chunk, players)`` (each player's mean over its
+    repeats) and ``goods`` ``(chunk, slots)`` (each update's loss finite) have rows past
+    ``count`` unset; ``finite[j]`` says that player ``j``'s parameters and the other
+    variables are finite at the end. Nothing is checked per step beyond the loss: a
+    non-finite gradient reaches the parameters, and the dispatch is then replayed a step at a
+    time from its start (:func:`fit`), so the guard costs nothing in a healthy run.
+    """
+    slots = [(j, r) for j, p in enumerate(players) for r in range(p.repeats)]
+    program = _Program()
+
+    def player_step(j: int, carry: tuple, batch: Data, k: jax.Array) -> tuple:
+        params, rest, opt_states = carry
+
+        def objective(own: nnx.State) -> tuple[jax.Array, nnx.State]:
+            states = [own if i == j else p for i, p in enumerate(params)]
+            m = nnx.merge(graphdef, *states, rest, copy=True)
+            loss = players[j].loss_fn(m, k) if data_free else players[j].loss_fn(m, batch, k)
+            if jnp.shape(loss) != ():
+                raise ValueError(
+                    "fit: loss_fn must return a scalar (the mean loss over the batch); got "
+                    f"shape {jnp.shape(loss)}"
+                )
+            return loss, nnx.split(m, nnx.Param, ...)[2]
+
+        (loss, new_rest), grads = jax.value_and_grad(objective, has_aux=True)(params[j])
+        updates, new_opt = players[j].optimizer.update(grads, opt_states[j], params[j])
+        params = [optax.apply_updates(p, updates) if i == j else p for i, p in enumerate(params)]
+        opt_states = [new_opt if i == j else o for i, o in enumerate(opt_states)]
+        return (params, new_rest, opt_states), loss.astype(jnp.float32)
+
+    def run_dispatch(leaves: list, treedef: Any, data: Data, start, count, loss_key, idx):
+        program.traces += 1  # runs only while tracing
+        carry = jax.tree.unflatten(treedef, leaves)
+
+        def step(i: jax.Array, state: tuple) -> tuple:
+            carry, losses, goods = state
+            s = start + i
+            step_losses = [jnp.float32(0.0)] * len(players)
+            step_goods = []
+            for slot, (j, _) in enumerate(slots):
+                batch = None if data_free else jax.tree.map(lambda a, r=idx[i, slot]: a[r], data)
+                k = jax.random.fold_in(loss_key, s * len(slots) + slot)
+                carry, loss = player_step(j, carry, batch, k)
+                step_losses[j] = step_losses[j] + loss / players[j].repeats
+                step_goods.append(jnp.isfinite(loss))
+            losses = losses.at[i].set(jnp.stack(step_losses))
+            return carry, losses, goods.at[i].set(jnp.stack(step_goods))
+
+        losses = jnp.full((idx.shape[0], len(players)), jnp.nan, jnp.float32)
+        goods = jnp.ones((idx.shape[0], len(slots)), bool)
+        carry, losses, goods = lax.fori_loop(0, count, step, (carry, losses, goods))
+        rest_ok = _float_leaves_finite(carry[1])
+        finite = jnp.stack([_float_leaves_finite(p) & rest_ok for p in carry[0]])
+        return jax.tree.leaves(carry), losses, goods, finite
+
+    program.dispatch = jax.jit(run_dispatch, static_argnums=1)
+    return program
 
 
 def fit(
@@ -237,8 +353,8 @@ def fit(
         schedules and weight decay go here, e.g.
         ``optax.adamw(optax.cosine_decay_schedule(1e-3, steps))``. None with players.
       steps_per_dispatch: steps per call of the compiled function; the progress bar and the
-        NaN check run once per dispatch. The last dispatch has the same length, its steps
-        past ``steps`` do nothing, so the step compiles once.
+        check for non-finite values run once per dispatch. The last dispatch is the same
+        program with fewer steps, so the step compiles once.
       progress: show a tqdm progress bar with the mean loss of the last dispatch.
 
     Returns:
@@ -274,89 +390,79 @@ def fit(
     graphdef, *params, rest = nnx.split(model, *(_param_filter(p.wrt) for p in players), ...)
     slots = [(j, r) for j, p in enumerate(players) for r in range(p.repeats)]
     order_key, loss_key = jax.random.split(key)
-    order = None if data is None else _batch_order(order_key, n, batch_size)
-    traces = 0
-
-    def player_step(j: int, carry: tuple, batch: Data, k: jax.Array) -> tuple:
-        params, rest, opt_states = carry
-
-        def objective(own: nnx.State) -> tuple[jax.Array, nnx.State]:
-            states = [own if i == j else p for i, p in enumerate(params)]
-            m = nnx.merge(graphdef, *states, rest, copy=True)
-            loss = players[j].loss_fn(m, k) if data is None else players[j].loss_fn(m, batch, k)
-            if jnp.shape(loss) != ():
-                raise ValueError(
-                    f"{where}: loss_fn must return a scalar (the mean loss over the batch); "
-                    f"got shape {jnp.shape(loss)}"
-                )
-            return loss, nnx.split(m, nnx.Param, ...)[2]
-
-        (loss, new_rest), grads = jax.value_and_grad(objective, has_aux=True)(params[j])
-        updates, new_opt = players[j].optimizer.update(grads, opt_states[j], params[j])
-        new_params = [
-            optax.apply_updates(p, updates) if i == j else p for i, p in enumerate(params)
-        ]
-        new_opts = [new_opt if i == j else o for i, o in enumerate(opt_states)]
-        good = jnp.isfinite(loss) & _all_finite(grads)
-        return (new_params, new_rest, new_opts), loss.astype(jnp.float32), good
-
-    def train_step(carry: tuple, s: jax.Array, idx: jax.Array, data: Data) -> tuple:
-        state, ok = carry[:3], carry[3]
-        losses = [jnp.float32(0.0)] * len(players)
-        goods = []
-        for slot, (j, _) in enumerate(slots):
-            rows = idx[slot]
-            batch = None if data is None else jax.tree.map(lambda a, i=rows: a[i], data)
-            k = jax.random.fold_in(loss_key, s * len(slots) + slot)
-            new, loss, good = player_step(j, state, batch, k)
-            # Keep the last finite state: a bad update changes nothing and stops the run.
-            state = jax.tree.map(lambda a, b, g=good: jnp.where(g, a, b), new, state)
-            losses[j] = losses[j] + loss / players[j].repeats
-            goods.append(good)
-        goods = jnp.stack(goods)
-        return (*state, ok & jnp.all(goods)), (jnp.stack(losses), goods)
-
-    def skip_step(carry: tuple, s: jax.Array, idx: jax.Array, data: Data) -> tuple:
-        return carry, (jnp.full(len(players), jnp.nan, jnp.float32), jnp.ones(len(slots), bool))
-
-    def run_dispatch(carry: tuple, data: Data, start: jax.Array, idx: jax.Array) -> tuple:
-        nonlocal traces
-        traces += 1  # runs only while tracing
-
-        def step(carry: tuple, xs: tuple[jax.Array, jax.Array]) -> tuple:
-            s, idx_s = xs
-            active = (s < steps) & carry[-1]  # within the run and no bad step so far
-            return lax.cond(active, train_step, skip_step, carry, s, idx_s, data)
-
-        return lax.scan(step, carry, (start + jnp.arange(chunk, dtype=jnp.int32), idx))
-
-    dispatch = jax.jit(run_dispatch, donate_argnums=0)
+    order = None if data is None else _BatchOrder(order_key, n, batch_size)
+    program = _program(graphdef, players, data is None)
+    traces_before = program.traces
     opt_states = [p.optimizer.init(q) for p, q in zip(players, params, strict=True)]
-    # Copy, so that donating the carry never deletes the arrays the model still holds.
-    carry = jax.tree.map(jnp.copy, (params, rest, opt_states, jnp.bool_(True)))
+    # The carry travels as a flat list of arrays: flattening nnx.State at every call costs.
+    leaves, treedef = jax.tree.flatten((params, rest, opt_states))
     history = np.full((steps, len(players)), np.nan, dtype=np.float32)
     width = 1 if data is None else batch_size
+
+    def launch(leaves: list, start: int, count: int, idx: np.ndarray) -> tuple:
+        """Start steps ``start, ..., start + count - 1`` (asynchronously: nothing waits)."""
+        args = data, np.int32(start), np.int32(count), loss_key, idx
+        return leaves, start, count, idx, program.dispatch(leaves, treedef, *args)
+
+    def stop(step: int, leaves: list, goods: np.ndarray, finite: np.ndarray) -> None:
+        """Raise for a bad ``step``, leaving the model as it was before that step."""
+        params, rest, _ = jax.tree.unflatten(treedef, leaves)
+        nnx.update(model, *params, rest)
+        found = history[: step + 1].copy()
+        if single:
+            raise NonFiniteLossError(step, found[:, 0])
+        # The first bad update: the first non-finite loss, or the first update of a player
+        # whose parameters came out non-finite, whichever is earlier (slots run in order).
+        firsts = [i for i, (j, _) in enumerate(slots) if not finite[j]]
+        slot = min([*np.flatnonzero(~goods), *firsts, len(slots) - 1])
+        j = slots[slot][0]
+        raise NonFiniteLossError(step, found, f"player {j} (wrt={players[j].wrt!r})")
+
+    def settle(job: tuple) -> tuple[list, bool]:
+        """Wait for a dispatch and check it: its carry, and whether it had to be replayed.
+        A bad dispatch is replayed a step at a time from its start, and the bad step raises."""
+        before, start, count, idx, (after, losses, goods, finite) = job
+        goods, finite = np.asarray(goods), np.asarray(finite)
+        if goods[:count].all() and finite.all():
+            history[start : start + count] = np.asarray(losses)[:count]
+            return after, False
+        for s in range(start, start + count):
+            one = np.zeros_like(idx)
+            one[0] = idx[s - start]
+            after, losses, goods, finite = launch(before, s, 1, one)[-1]
+            history[s] = np.asarray(losses)[0]
+            goods, finite = np.asarray(goods)[0], np.asarray(finite)
+            if not (goods.all() and finite.all()):
+                stop(s, before, goods, finite)
+            before = after
+        return before, True  # only a non-deterministic device gets here
+
+    def indices(count: int) -> np.ndarray:
+        idx = np.zeros((chunk, len(slots), width), np.int32)  # rows past count unused
+        if order is not None:
+            idx[:count] = order.take(count * len(slots)).reshape(count, len(slots), width)
+        return idx
+
+    # While the device runs one dispatch, the host makes the next one's batches and queues
+    # it on the (future) result, then checks the first: the device never waits for Python.
+    spans = [(start, min(chunk, steps - start)) for start in range(0, steps, chunk)]
     with tqdm(total=steps, desc="fit", disable=not progress) as bar:
-        for start in range(0, steps, chunk):
-            k = min(chunk, steps - start)
-            idx = np.zeros((chunk, len(slots), width), np.int32)  # rows past `steps` unused
-            if order is not None:
-                idx[:k] = np.reshape(list(itertools.islice(order, k * len(slots))), idx[:k].shape)
-            carry, (losses, good) = dispatch(carry, data, np.int32(start), idx)
-            history[start : start + k] = np.asarray(losses)[:k]
-            good = np.asarray(good)[:k]
-            bad = np.flatnonzero(~good.all(axis=1))
-            if bad.size:
-                nnx.update(model, *carry[0], carry[1])
-                first = start + int(bad[0])
-                found = history[: first + 1].copy()
-                if single:
-                    raise NonFiniteLossError(first, found[:, 0])
-                j = slots[int(np.argmin(good[bad[0]]))][0]
-                raise NonFiniteLossError(first, found, f"player {j} (wrt={players[j].wrt!r})")
-            bar.update(k)
-            bar.set_postfix(loss=f"{history[start : start + k].mean():.4g}")
-    nnx.update(model, *carry[0], carry[1])
+        job = launch(leaves, *spans[0], indices(spans[0][1]))
+        for i, (start, count) in enumerate(spans):
+            following = None
+            if i + 1 < len(spans):
+                after, (next_start, next_count) = job[-1][0], spans[i + 1]
+                following = launch(after, next_start, next_count, indices(next_count))
+            leaves, replayed = settle(job)
+            if replayed and following is not None:
+                following = launch(leaves, *following[1:4])
+            bar.update(count)
+            if progress:
+                bar.set_postfix(loss=f"{history[start : start + count].mean():.4g}")
+            job = following
+    params, rest, _ = jax.tree.unflatten(treedef, leaves)
+    nnx.update(model, *params, rest)
+    traces = program.traces - traces_before
     return FitResult(losses=history[:, 0] if single else history, traces=traces)
 
 

@@ -367,8 +367,8 @@ def made_loss(model: MADE, x: Array, key: Array) -> Array:
               m \sim \mathcal U\{0, \dots, M-1\} \text{ drawn from } \texttt{key},
 
     an unbiased estimate of the mean NLL over the ``M`` orderings. The index is a traced
-    integer, so the compiled step is the same for every ordering (``FitResult.traces == 1``).
-    With ``M = 1`` it is the plain mean NLL.
+    integer, so the compiled step is the same for every ordering (one compilation). With
+    ``M = 1`` it is the plain mean NLL.
 
     Args:
         model: a :class:`MADE`.

@@ -240,8 +240,8 @@ def vae_loss(model: VAE, batch: Array, key: Array) -> Array:
 
 def iwae_loss(k: int) -> Callable[[VAE, Array, Array], Array]:
     """The loss ``(model, batch, key) -> -mean IWAE bound`` with ``k`` samples, differentiated
-    through :func:`dgm_lib.latent.bounds.iwae_surrogate`; make it once per run so ``fit``
-    compiles once."""
+    through :func:`dgm_lib.latent.bounds.iwae_surrogate`. Two losses made with the same ``k``
+    share one compilation of ``fit`` (they have the same structural key)."""
     k = check_positive_int("iwae_loss", "k", k)
 
     def loss(model: VAE, batch: Array, key: Array) -> Array:

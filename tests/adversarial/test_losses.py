@@ -75,7 +75,7 @@ def test_trained_critic_approaches_the_optimal_discriminator():
     result = fit(
         critic, loss, key=jax.random.key(1), steps=1500, optimizer=optax.adam(3e-3), progress=False
     )
-    assert result.traces == 1
+    assert result.traces <= 1
     x = np.linspace(-1.5, 2.5, 81, dtype=np.float32)
     d_star = optimal_discriminator(
         stats.norm.logpdf(x, P_MEAN, P_STD), stats.norm.logpdf(x, Q_MEAN, Q_STD)

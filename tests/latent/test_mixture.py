@@ -138,7 +138,7 @@ def test_fit_recovers_a_two_component_mixture_up_to_label_switching():
         model, train.nll_loss, x, key=jax.random.key(2), steps=steps, batch_size=500,
         optimizer=optax.adam(optax.cosine_decay_schedule(5e-2, steps)), progress=False,
     )
-    assert result.traces == 1
+    assert result.traces <= 1
     order = np.argsort(np.asarray(model.means[...])[:, 0])  # truth is sorted by mean x_1
     weights = np.exp(log_weights(np.asarray(model.logits[...])[order]))
     true_w, true_var = np.exp(log_weights(truth[0])), np.exp(truth[2])

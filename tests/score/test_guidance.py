@@ -118,7 +118,7 @@ def test_trained_noisy_classifier_matches_the_bayes_accuracy_at_every_noise_leve
     model = NoisyClassifier(2, 2, (32, 32), sde, embed_dim=16, rngs=nnx.Rngs(0))
     result = fit(model, noisy_classifier_loss, blobs(4096, 3), key=jax.random.key(4),
                  steps=300, batch_size=256, optimizer=optax.adam(3e-3), progress=False)
-    assert result.traces == 1
+    assert result.traces <= 1
     n = 4_000
     x0, y = blobs(n, 5)
     times = jnp.array([1e-3, 0.3, 0.5, 1.0])

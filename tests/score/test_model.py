@@ -182,7 +182,7 @@ def test_fit_with_dsm_loss_learns_the_exact_noise_prediction():
     assert before > 0.5 and after < before / 20, (before, after)
     # The loss falls to about its floor (the exact predictor's loss).
     assert np.mean(result.losses[-100:]) < 1.2 * expected_loss(sde, 1.0)
-    assert result.traces == 1
+    assert result.traces <= 1
 
 
 def test_time_embedding_is_shift_invariant_and_not_trained():
