@@ -253,24 +253,23 @@ def _compilations(caplog) -> int:
 def test_a_second_fit_of_the_same_model_loss_and_shapes_does_not_compile_again(caplog):
     x, y = regression_data(64)
 
-    def run(tx: optax.GradientTransformation, seed: int = 0) -> tuple[FitResult, MLP]:
-        model = MLP(nnx.Rngs(seed))
-        result = fit(
-            model, lambda m, b, k: noisy_mse(m, b, k), (x, y), key=jax.random.key(0),
-            steps=120, batch_size=16, optimizer=tx, steps_per_dispatch=50, progress=False,
+    def run(tx: optax.GradientTransformation, seed: int = 0) -> FitResult:
+        return fit(
+            MLP(nnx.Rngs(seed)), lambda m, b, k: noisy_mse(m, b, k), (x, y),
+            key=jax.random.key(0), steps=120, batch_size=16, optimizer=tx,
+            steps_per_dispatch=50, progress=False,
         )  # fmt: skip
-        return result, model
 
     with jax.log_compiles(), caplog.at_level(logging.WARNING):
-        first, _ = run(optax.adam(1e-2))
+        first = run(optax.adam(1e-2))
         once = _compilations(caplog)
         # A new lambda, a new optimizer object, new initial weights: the same program.
-        again, model = run(optax.adam(1e-2), seed=1)
+        again = run(optax.adam(1e-2), seed=1)
         assert _compilations(caplog) == once == 1 and (first.traces, again.traces) == (1, 0)
         # A different learning rate is a different program, and it is the one that runs.
-        other, _ = run(optax.adam(3e-2), seed=1)
+        other = run(optax.adam(3e-2), seed=1)
         assert _compilations(caplog) == 2 and other.traces == 1
-    plain, _ = run(optax.adam(1e-2), seed=1)  # the first program again, cached
+    plain = run(optax.adam(1e-2), seed=1)  # the first program again, cached
     np.testing.assert_array_equal(plain.losses, again.losses)
     assert not np.array_equal(other.losses, again.losses)
 
