@@ -11,6 +11,7 @@ outputs comfortably (the output scaling of Song and Ermon 2020).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -26,9 +27,9 @@ from ..checks import (
     check_positive_int,
     check_rngs,
 )
-from ..nn import MLP, Frozen
+from ..nn import MLP, Conv2d, Frozen
 
-__all__ = ["ScoreMLP", "TimeEmbedding"]
+__all__ = ["ScoreMLP", "ScoreUNet", "TimeEmbedding"]
 
 
 class TimeEmbedding(nnx.Module):
@@ -88,3 +89,126 @@ class ScoreMLP(nnx.Module):
         x = check_array("ScoreMLP", "x", x, shape=("n", self.d))
         t = check_array("ScoreMLP", "t", t, shape=(x.shape[0],))
         return self.net(jnp.concatenate([x, self.embed(t)], axis=-1))
+
+
+def _group_norm(channels: int, rngs: nnx.Rngs) -> nnx.GroupNorm:
+    """Group normalisation with up to 8 groups (as many as divide ``channels``)."""
+    groups = max(g for g in range(1, 9) if channels % g == 0)
+    return nnx.GroupNorm(channels, num_groups=groups, rngs=rngs)
+
+
+class _ResBlock(nnx.Module):
+    r"""``h = conv(silu(norm(x))) + dense(silu(emb))``, ``out = skip(x) + conv(silu(norm(h)))``:
+    the residual block of Ho et al. (2020), the time added to every channel between the two
+    convolutions; the second starts at zero, so the block starts as its skip path."""
+
+    def __init__(self, c_in: int, c_out: int, embed_dim: int, rngs: nnx.Rngs) -> None:
+        self.norm1, self.conv1 = _group_norm(c_in, rngs), Conv2d(c_in, c_out, rngs=rngs)
+        self.time = nnx.Linear(embed_dim, c_out, rngs=rngs)
+        self.norm2 = _group_norm(c_out, rngs)
+        self.conv2 = Conv2d(c_out, c_out, zero_init=True, rngs=rngs)
+        self.skip = Conv2d(c_in, c_out, 1, rngs=rngs) if c_in != c_out else None
+
+    def __call__(self, x: Array, emb: Array) -> Array:
+        h = self.conv1(jax.nn.silu(self.norm1(x)))
+        h = h + self.time(jax.nn.silu(emb))[:, None, None, :]
+        h = self.conv2(jax.nn.silu(self.norm2(h)))
+        return (x if self.skip is None else self.skip(x)) + h
+
+
+def _downsample(x: Array) -> Array:
+    """2x2 average pooling, ``(n, H, W, C) -> (n, H/2, W/2, C)``."""
+    n, h, w, c = x.shape
+    return x.reshape(n, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
+
+
+def _upsample(x: Array) -> Array:
+    """Nearest-neighbour upsampling, ``(n, H, W, C) -> (n, 2H, 2W, C)``."""
+    return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+
+
+class ScoreUNet(nnx.Module):
+    r"""A small noise-prediction U-Net on images (Ronneberger et al. 2015, in the form of Ho
+    et al. 2020): :math:`\hat\varepsilon_\theta(x, t)` for ``(n, H, W, C)`` images.
+
+    A 3x3 convolution to ``features[0]`` channels; on the way down, at each resolution one
+    residual block (told the time through :class:`TimeEmbedding` and an MLP) and a 2x2
+    average pooling, except at the coarsest; one block there; on the way up, at each
+    resolution, coarsest first, nearest-neighbour upsampling (below the coarsest), the skip
+    connection from the same resolution concatenated, one block; group norm, SiLU and a 3x3
+    convolution, started at zero, back to ``C`` channels. ``features = (32, 64, 64)`` on
+    28x28 images works at 28, 14 and 7 pixels. The convolutions are
+    :class:`~dgm_lib.nn.Conv2d`, fast inside ``train.fit`` on a CPU.
+
+    Args:
+        channels: image channels ``C``.
+        features: channels at each resolution, finest first; ``H`` and ``W`` must be
+            divisible by ``2^(len(features) - 1)``.
+        embed_dim: the size of the time embedding.
+        scale: the standard deviation of the embedding's frequencies.
+        rngs: ``nnx.Rngs`` for the weights and the frequencies.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        features: Sequence[int] = (32, 64, 64),
+        *,
+        embed_dim: int = 64,
+        scale: float = 16.0,
+        rngs: nnx.Rngs,
+    ):
+        where = "ScoreUNet"
+        self.channels = check_positive_int(where, "channels", channels)
+        features = check_hidden_sizes(where, features)
+        if not features:
+            raise ValueError(f"{where}: argument 'features' needs at least one resolution's "
+                             "channels, e.g. (32, 64, 64)")
+        rngs = check_rngs(where, rngs)
+        self.embed = TimeEmbedding(embed_dim, scale=scale, rngs=rngs)
+        self.time_mlp = MLP((embed_dim, 4 * features[0], 4 * features[0]), "silu", rngs=rngs)
+        emb = 4 * features[0]
+        self.stem = Conv2d(channels, features[0], rngs=rngs)
+        widths = (features[0], *features)
+        self.down = nnx.List(
+            [_ResBlock(a, b, emb, rngs) for a, b in itertools.pairwise(widths)]
+        )
+        self.middle = _ResBlock(features[-1], features[-1], emb, rngs)
+        # Up at resolution i: the coarser output (upsampled below the coarsest level) with the
+        # skip of resolution i, back to features[i] channels.
+        coarser = (*features[1:], features[-1])
+        self.up = nnx.List(
+            [
+                _ResBlock(coarser[i] + features[i], features[i], emb, rngs)
+                for i in reversed(range(len(features)))
+            ]
+        )
+        self.out_norm = _group_norm(features[0], rngs)
+        self.out = Conv2d(features[0], channels, zero_init=True, rngs=rngs)
+        self.levels = len(features)
+
+    def __call__(self, x: Array, t: Array) -> Array:
+        r""":math:`\hat\varepsilon_\theta(x, t)` for images ``(n, H, W, C)`` and times ``(n,)``."""
+        where = "ScoreUNet"
+        x = check_array(where, "x", x, shape=("n", "H", "W", self.channels))
+        t = check_array(where, "t", t, shape=(x.shape[0],))
+        factor = 2 ** (self.levels - 1)
+        if x.shape[1] % factor or x.shape[2] % factor:
+            raise ValueError(
+                f"{where}: image height and width must be divisible by {factor} (one halving "
+                f"per level below the first of {self.levels}); got {x.shape[1]}x{x.shape[2]}"
+            )
+        emb = self.time_mlp(self.embed(t))
+        h = self.stem(x)
+        skips = []
+        for i, block in enumerate(self.down):
+            h = block(h, emb)
+            skips.append(h)
+            if i < self.levels - 1:
+                h = _downsample(h)
+        h = self.middle(h, emb)
+        for i, block in zip(reversed(range(self.levels)), self.up, strict=True):
+            if i < self.levels - 1:
+                h = _upsample(h)
+            h = block(jnp.concatenate([h, skips[i]], axis=-1), emb)
+        return self.out(jax.nn.silu(self.out_norm(h)))
