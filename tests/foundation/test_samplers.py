@@ -64,6 +64,31 @@ def test_run_chain_follows_the_documented_key_schedule_and_records_evenly_spaced
     assert len(set(np.round(accepted, 6))) > 1
 
 
+@pytest.mark.parametrize(
+    "chains, num_steps, num_recorded, chunk", [(3, 12, 3, 4), (2_000, 60, 2, 3)]
+)
+def test_a_gaussian_transition_draws_in_chunks_the_numbers_of_the_key_schedule(
+    chains, num_steps, num_recorded, chunk, monkeypatch
+):
+    # ULA is a GaussianTransition: run_chain draws the noise of many steps at once. With
+    # 50,000 bytes a chunk, the first case draws each block of 4 steps at once; the second
+    # (16,000 bytes a step) splits each block of 30 steps into chunks of 3. Both must give
+    # the numbers of one draw per step from fold_in(key, s).
+    monkeypatch.setattr(S, "NOISE_CHUNK_BYTES", 50_000)
+    key, x0 = jax.random.key(4), jax.random.normal(jax.random.key(5), (chains, 2))
+    transition = S.ula_transition(gaussian_score(1.5), 0.05)
+    assert isinstance(transition, S.GaussianTransition)
+    assert S._chunk(num_steps // num_recorded, x0.size * 4) == chunk
+    result = S.run_chain(key, transition, x0, num_steps=num_steps, num_recorded=num_recorded)
+    x, states = x0, []
+    for s in range(num_steps):
+        x, _ = transition(jax.random.fold_in(key, s), x)
+        states.append(np.asarray(x))
+    every = num_steps // num_recorded
+    np.testing.assert_allclose(result.trace, np.stack(states[every - 1 :: every]), rtol=1e-5,
+                               atol=1e-6)  # fmt: skip
+
+
 def test_run_chain_without_recording_returns_an_empty_trace():
     result = S.run_chain(jax.random.key(0), _uniform_walk, jnp.zeros((3, 2, 2)), num_steps=7)
     assert result.trace.shape == (0, 3, 2, 2)
