@@ -3,9 +3,10 @@
 Two measurements from one run:
 
 1. Training steps per second of ``train.fit`` at batch 100 for MADE (784-500-784) and
-   PixelCNN. ``fit`` compiles on every call, so the rate is the difference of a long and a
-   short run with the same ``steps_per_dispatch``, ``(long - short) / (t_long - t_short)``;
-   the compile time cancels (the long run is lengthened until it is at least 2 s longer).
+   PixelCNN: after a first run that compiles (``fit`` compiles once per process), the rate is
+   the difference of a long and a short run with the same ``steps_per_dispatch``, ``(long -
+   short) / (t_long - t_short)``, so the fixed cost of a call cancels (the long run is
+   lengthened until it is at least 2 s longer).
 2. Sampling time of the library's samplers, one ``lax.scan`` over the 784 pixels whose step
    is the model's ``recurrence`` (GRU: one cell; NADE: an O(H) update of the running
    pre-activation; MADE: the same for its first layer, then one output unit; PixelCNN: the
@@ -62,11 +63,12 @@ def binary_images(n: int) -> tuple[np.ndarray, str]:
 
 def steps_per_second(model_fn: Callable[[], nnx.Module], loss_fn, x: np.ndarray,
                      short: int) -> tuple[float, float]:
-    """Rate of ``fit`` at batch 100 from a short and a long run; also the short run's time.
+    """Rate of ``fit`` at batch 100 from a short and a long run; also the first run's time
+    (the compile and ``short`` steps).
 
-    Both runs use ``steps_per_dispatch=short``, so they compile the same program, and the
-    compile time cancels in ``(long - short) / (t_long - t_short)``. ``long`` grows by 4x
-    until the extra steps take at least 2 s, so compile-time noise cannot swamp them."""
+    Every run uses ``steps_per_dispatch=short``, so they share one program, compiled by the
+    first; the fixed cost of a call cancels in ``(long - short) / (t_long - t_short)``.
+    ``long`` grows by 4x until the extra steps take at least 2 s."""
 
     def seconds(steps: int) -> float:
         with timer() as t:
@@ -74,10 +76,11 @@ def steps_per_second(model_fn: Callable[[], nnx.Module], loss_fn, x: np.ndarray,
                       batch_size=BATCH, steps_per_dispatch=short, progress=False)
         return t.seconds
 
+    t_first = seconds(short)
     t_short, long = seconds(short), 10 * short
     while (t_long := seconds(long)) - t_short < 2.0:
         long *= 4
-    return (long - short) / (t_long - t_short), t_short
+    return (long - short) / (t_long - t_short), t_first
 
 
 @partial(jax.jit, static_argnums=0)

@@ -16,12 +16,14 @@ each with its own batch of images and labels and its own noise.
   non-saturating loss, ``backward()``, ``opt_g.step()``. The script asserts before timing that
   the two sides' networks have the same layer shapes.
 
-Compilation and the cost of a call are excluded on the JAX side: ``fit`` is compiled for n and
-4n steps before any timing and the rate is ``3n / (t_4n - t_n)``; PyTorch is warmed up, then
-timed over 4n steps. JAX and PyTorch measurements alternate, three of each, and the table shows
-the medians, so the noise of a shared machine hits both alike. Threads: JAX uses every core
-the process may run on; PyTorch the same number, or one thread where a short trial before each
-measurement finds one faster (``versus_torch.torch_rate``); the table says which it used.
+Compilation and the cost of a call are excluded on the JAX side: ``fit`` runs n and 4n steps
+once before any timing (it compiles once per process, at the first of them, and every later
+``fit`` of the same model, losses and shapes reuses that program) and the rate is
+``3n / (t_4n - t_n)``; PyTorch is warmed up, then timed over 4n steps. JAX and PyTorch
+measurements alternate, three of each, and the table shows the medians, so the noise of a
+shared machine hits both alike. Threads: JAX uses every core the process may run on;
+PyTorch the same number, or one thread where a short trial before each measurement finds one
+faster (``versus_torch.torch_rate``); the table says which it used.
 
 Measured in one run on this machine (2 cores, load average 1.1 at the start and 1.8 at the
 end): library 128 against PyTorch 66 steps/s, 1.94x; PyTorch ran fastest on both threads. The
@@ -48,22 +50,18 @@ import jax
 import numpy as np
 import optax
 from flax import nnx
+from versus_torch import CORES, Case, compiled_rate, medians, torch, torch_rate
 
 import dgm_lib as dgm
 from dgm_lib import adversarial as adv
 from dgm_lib import train
 from dgm_lib.book import timer
 
-try:
-    import torch
-except ImportError:
-    sys.exit(
-        "benchmarks/gan.py compares the library with PyTorch, which is not installed. Install "
-        "the CPU build into the project's environment with `.venv/bin/pip install "
-        "torch==2.13.0` (it is a dependency of this benchmark only)."
-    )
-
-from versus_torch import CORES, Case, compiled_rate, medians, torch_rate
+NO_TORCH = (
+    "benchmarks/gan.py compares the library with PyTorch, which is not installed. Install "
+    "the CPU build into the project's environment with `.venv/bin/pip install "
+    "torch==2.13.0` (it is a dependency of this benchmark only)."
+)
 
 TARGET = 1.0  # the library at least level with PyTorch
 BATCH = 64
@@ -80,7 +78,8 @@ def library_gan(side: int, num_classes: int) -> adv.GAN:
 
 
 def library_case(x: np.ndarray, y: np.ndarray, n: int) -> Callable[[], float]:
-    """One measurement of train.fit's steps/s (compiled for n and 4n steps first)."""
+    """One measurement of train.fit's steps/s (run for n and 4n steps first: the first run
+    compiles)."""
     side, num_classes = x.shape[1], int(y.max()) + 1
     players = adv.gan_players("non_saturating",
                               critic_optimizer=optax.adam(LEARNING_RATE, b1=BETA1),
@@ -153,6 +152,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="short runs, one measurement per side: checks the script only")
     quick = parser.parse_args().quick
+    if torch is None:
+        sys.exit(NO_TORCH)
     n, repeats = (50, 1) if quick else (300, 3)
     jax.config.update("jax_platforms", "cpu")
     torch.set_num_threads(CORES)

@@ -77,22 +77,27 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from versus_torch import (
+    CORES,
+    Case,
+    TorchModule,
+    compiled_rate,
+    medians,
+    to_torch,
+    torch,
+    torch_rate,
+)
 
 import dgm_lib as dgm
 from dgm_lib import score as S
 from dgm_lib.book import compiled, timer
 from dgm_lib.samplers import annealed_langevin
 
-try:
-    import torch
-except ImportError:
-    sys.exit(
-        "benchmarks/score.py compares the library with PyTorch, which is not installed. "
-        "Install the CPU build into the project's environment with `.venv/bin/pip install "
-        "torch==2.13.0` (it is a dependency of this benchmark only)."
-    )
-
-from versus_torch import CORES, Case, compiled_rate, medians, to_torch, torch_rate
+NO_TORCH = (
+    "benchmarks/score.py compares the library with PyTorch, which is not installed. "
+    "Install the CPU build into the project's environment with `.venv/bin/pip install "
+    "torch==2.13.0` (it is a dependency of this benchmark only)."
+)
 
 TARGET = 3.0  # the library at least this many times faster on the 2-D (dispatch-bound) loops
 LEVELS = 10  # annealed Langevin noise levels, sigma_max down to sigma_min
@@ -159,7 +164,7 @@ class TorchVPSDE:
         return torch.exp(-0.5 * b), torch.sqrt(-torch.expm1(-b))
 
 
-class TorchScoreModel(torch.nn.Module):
+class TorchScoreModel(TorchModule):
     """``ScoreModel(ScoreMLP(...), sde, data_std=s)`` in PyTorch, with the library model's
     weights and frozen embedding frequencies."""
 
@@ -240,9 +245,10 @@ def prior_states(model: S.ScoreModel, chains: int, d: int) -> np.ndarray:
 def annealed_case(n: int) -> Case:
     """Annealed Langevin on 2-D points, 1000 chains, 10 levels of ``steps / 10`` steps."""
     model = point_model()
-    net = TorchScoreModel(model)
     x0 = prior_states(model, POINT_CHAINS, 2)
-    check_same_score(model, net, x0)
+    if torch is not None:
+        net = TorchScoreModel(model)
+        check_same_score(model, net, x0)
     sigmas = np.geomspace(SIGMA_MAX, SIGMA_MIN, LEVELS).astype(np.float32)
     runs = {steps: compiled(model, annealed_final, steps_per_level=steps // LEVELS,
                             step_size=LANGEVIN_STEP) for steps in (n, 4 * n)}
@@ -263,17 +269,19 @@ def annealed_case(n: int) -> Case:
 
     return Case(f"annealed Langevin, 2-D points, {POINT_CHAINS} chains, {LEVELS} levels",
                 compiled_rate(library, n),
-                partial(torch_rate, pytorch, 4 * n, warmup=TORCH_WARMUP, trial=TORCH_TRIAL),
+                None if torch is None else partial(
+                    torch_rate, pytorch, 4 * n, warmup=TORCH_WARMUP, trial=TORCH_TRIAL),
                 target_applies=True)
 
 
 def euler_maruyama_case(model: S.ScoreModel, chains: int, n: int, what: str,
                         dispatch_bound: bool) -> Case:
     """Reverse-SDE Euler-Maruyama of ``model`` from its prior, ``chains`` chains."""
-    net = TorchScoreModel(model)
     d = model.net.d
     x_T = prior_states(model, chains, d)
-    check_same_score(model, net, x_T)
+    if torch is not None:
+        net = TorchScoreModel(model)
+        check_same_score(model, net, x_T)
     runs = {steps: compiled(model, euler_maruyama_final, num_steps=steps)
             for steps in (n, 4 * n)}
 
@@ -295,7 +303,8 @@ def euler_maruyama_case(model: S.ScoreModel, chains: int, n: int, what: str,
         return x
 
     return Case(f"Euler-Maruyama, {what}, {chains} chains", compiled_rate(library, n),
-                partial(torch_rate, pytorch, 4 * n, warmup=TORCH_WARMUP, trial=TORCH_TRIAL),
+                None if torch is None else partial(
+                    torch_rate, pytorch, 4 * n, warmup=TORCH_WARMUP, trial=TORCH_TRIAL),
                 target_applies=dispatch_bound)
 
 
@@ -304,6 +313,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="short runs, one measurement per side: checks the script only")
     settings = QUICK if parser.parse_args().quick else Settings()
+    if torch is None:
+        sys.exit(NO_TORCH)
     jax.config.update("jax_platforms", "cpu")
     torch.set_num_threads(CORES)
     print(dgm.run_info())
