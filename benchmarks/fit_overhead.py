@@ -46,6 +46,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from ebm import binary_images  # binarized MNIST, else random binary images
 from flax import nnx
 
 import dgm_lib as dgm
@@ -196,18 +197,6 @@ def fit_seconds(case: Setting) -> tuple[Callable[[int], float], float]:
         return t.seconds
 
     return seconds, seconds(CHUNK, first=True)
-
-
-def binary_images(n: int) -> tuple[np.ndarray, str]:
-    """``(n, 784)`` float32 binary images: binarized MNIST if found locally, else random."""
-    try:
-        ds = dgm.data.load("auto", "train", download=False)
-    except (OSError, ValueError) as err:
-        why = str(err).splitlines()[0][:80]
-    else:
-        return dgm.data.flatten(dgm.data.as_float(ds))[:n].astype(np.float32), ds.describe()
-    rng = np.random.default_rng(0)
-    return (rng.random((n, 784)) < 0.13).astype(np.float32), f"random binary images ({why})"
 
 
 def main() -> None:

@@ -43,7 +43,7 @@ from __future__ import annotations
 import functools
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jax
@@ -219,11 +219,20 @@ def _float_leaves_finite(tree: Any) -> jax.Array:
 
 @dataclass
 class _Program:
-    """One jitted dispatch of :func:`fit` (see :func:`_make_program`) and how often it has
-    been traced."""
+    """The jitted dispatch of :func:`fit` (see :func:`_make_program`), one per structure of
+    the flattened carry (a static part of the program, closed over rather than passed, so
+    that each call takes JAX's fast path), and how often it has been traced."""
 
-    dispatch: Callable[..., tuple] | None = None
+    make: Callable[[Any], Callable[..., tuple]] | None = None
+    dispatches: dict = field(default_factory=dict)
     traces: int = 0
+
+    def dispatch(self, treedef: Any) -> Callable[..., tuple]:
+        """``(leaves, data, start, count, loss_key, idx) -> (leaves, losses, goods, finite)``
+        for carries of structure ``treedef``."""
+        if treedef not in self.dispatches:
+            self.dispatches[treedef] = self.make(treedef)
+        return self.dispatches[treedef]
 
 
 _PROGRAMS: OrderedDict[Hashable, _Program] = OrderedDict()
@@ -248,11 +257,12 @@ def _program(graphdef: Any, players: list[Player], data_free: bool) -> _Program:
 
 
 def _make_program(graphdef: Any, players: list[Player], data_free: bool) -> _Program:
-    r"""The jitted dispatch ``(leaves, treedef, data, start, count, loss_key, idx) -> (leaves,
-    losses, goods, finite)``: training steps ``start, ..., start + count - 1`` in one
-    ``lax.fori_loop`` (a dynamic trip count, so a short last dispatch is the same program).
+    r"""The jitted dispatch ``(leaves, data, start, count, loss_key, idx) -> (leaves, losses,
+    goods, finite)`` for each ``treedef`` of the carry: training steps ``start, ..., start +
+    count - 1`` in one ``lax.fori_loop`` (a dynamic trip count, so a short last dispatch is the
+    same program).
 
-    ``leaves`` are the flattened carry ``(params, rest, opt_states)`` (``treedef`` static);
+    ``leaves`` are the flattened carry ``(params, rest, opt_states)``;
     ``idx`` holds each step's batch indices, shape
     ``(chunk, slots, batch)``; ``losses`` ``(chunk, players)`` (each player's mean over its
     repeats) and ``goods`` ``(chunk, slots)`` (each update's loss finite) have rows past
@@ -284,7 +294,7 @@ def _make_program(graphdef: Any, players: list[Player], data_free: bool) -> _Pro
         opt_states = [new_opt if i == j else o for i, o in enumerate(opt_states)]
         return (params, new_rest, opt_states), loss.astype(jnp.float32)
 
-    def run_dispatch(leaves: list, treedef: Any, data: Data, start, count, loss_key, idx):
+    def run_dispatch(treedef: Any, leaves: list, data: Data, start, count, loss_key, idx):
         program.traces += 1  # runs only while tracing
         carry = jax.tree.unflatten(treedef, leaves)
 
@@ -309,7 +319,7 @@ def _make_program(graphdef: Any, players: list[Player], data_free: bool) -> _Pro
         finite = jnp.stack([_float_leaves_finite(p) & rest_ok for p in carry[0]])
         return jax.tree.leaves(carry), losses, goods, finite
 
-    program.dispatch = jax.jit(run_dispatch, static_argnums=1)
+    program.make = lambda treedef: jax.jit(functools.partial(run_dispatch, treedef))
     return program
 
 
@@ -396,13 +406,14 @@ def fit(
     opt_states = [p.optimizer.init(q) for p, q in zip(players, params, strict=True)]
     # The carry travels as a flat list of arrays: flattening nnx.State at every call costs.
     leaves, treedef = jax.tree.flatten((params, rest, opt_states))
+    dispatch = program.dispatch(treedef)
     history = np.full((steps, len(players)), np.nan, dtype=np.float32)
     width = 1 if data is None else batch_size
 
     def launch(leaves: list, start: int, count: int, idx: np.ndarray) -> tuple:
         """Start steps ``start, ..., start + count - 1`` (asynchronously: nothing waits)."""
         args = data, np.int32(start), np.int32(count), loss_key, idx
-        return leaves, start, count, idx, program.dispatch(leaves, treedef, *args)
+        return leaves, start, count, idx, dispatch(leaves, *args)
 
     def stop(step: int, leaves: list, goods: np.ndarray, finite: np.ndarray) -> None:
         """Raise for a bad ``step``, leaving the model as it was before that step."""
