@@ -136,7 +136,7 @@ def _check_num_recorded(where: str, num_steps: int, num_recorded: int) -> int:
 
 NOISE_CHUNK_BYTES = 1 << 20
 """The Gaussian draws of a :class:`GaussianTransition`'s chain are made this many bytes at a
-time (a chunk of steps), not one step at a time (see :func:`_run_chain`)."""
+time (a chunk of steps), not one step at a time (see :class:`GaussianTransition`)."""
 
 
 @dataclass(frozen=True)

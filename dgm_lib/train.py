@@ -219,7 +219,7 @@ def _float_leaves_finite(tree: Any) -> jax.Array:
 
 @dataclass
 class _Program:
-    """The jitted dispatch of :func:`fit` (see :func:`_make_program`), one per structure of
+    """The jitted dispatch of :func:`fit` (made by ``_make_program``), one per structure of
     the flattened carry (a static part of the program, closed over rather than passed, so
     that each call takes JAX's fast path), and how often it has been traced."""
 
