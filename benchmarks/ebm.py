@@ -62,6 +62,7 @@ import optax
 from flax import nnx
 from versus_torch import (
     CORES,
+    INSTALL,
     Case,
     LibraryRate,
     TorchModule,
@@ -80,11 +81,7 @@ from dgm_lib.nn import MLP
 from dgm_lib.samplers import ula
 from dgm_lib.score_matching import energy_score
 
-NO_TORCH = (
-    "benchmarks/ebm.py compares the library with PyTorch, which is not installed. Install "
-    "the CPU build into the project's environment with `.venv/bin/pip install "
-    "torch==2.13.0` (it is a dependency of this benchmark only)."
-)
+NO_TORCH = f"benchmarks/ebm.py compares the library with PyTorch, not installed here: {INSTALL}."
 
 D, HIDDEN, BATCH, CHAINS = 784, 500, 100, 100
 LR = 0.05

@@ -47,21 +47,18 @@ import sys
 from collections.abc import Callable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
-from versus_torch import CORES, Case, compiled_rate, medians, torch, torch_rate
+from versus_torch import CORES, INSTALL, Case, compiled_rate, medians, torch, torch_rate
 
 import dgm_lib as dgm
 from dgm_lib import adversarial as adv
 from dgm_lib import train
 from dgm_lib.book import timer
 
-NO_TORCH = (
-    "benchmarks/gan.py compares the library with PyTorch, which is not installed. Install "
-    "the CPU build into the project's environment with `.venv/bin/pip install "
-    "torch==2.13.0` (it is a dependency of this benchmark only)."
-)
+NO_TORCH = f"benchmarks/gan.py compares the library with PyTorch, not installed here: {INSTALL}."
 
 TARGET = 1.0  # the library at least level with PyTorch
 BATCH = 64
@@ -81,13 +78,14 @@ def library_case(x: np.ndarray, y: np.ndarray, n: int) -> Callable[[], float]:
     """One measurement of train.fit's steps/s (run for n and 4n steps first: the first run
     compiles)."""
     side, num_classes = x.shape[1], int(y.max()) + 1
+    data = (jnp.asarray(x), jnp.asarray(y))  # on the device once, not copied by every fit call
     players = adv.gan_players("non_saturating",
                               critic_optimizer=optax.adam(LEARNING_RATE, b1=BETA1),
                               generator_optimizer=optax.adam(LEARNING_RATE, b1=BETA1),
                               conditional=True)
 
     def run(steps: int) -> None:
-        train.fit(library_gan(side, num_classes), players, (x, y), key=jax.random.key(0),
+        train.fit(library_gan(side, num_classes), players, data, key=jax.random.key(0),
                   steps=steps, batch_size=BATCH, steps_per_dispatch=n, progress=False)
 
     return compiled_rate(run, n)

@@ -79,6 +79,7 @@ import numpy as np
 from flax import nnx
 from versus_torch import (
     CORES,
+    INSTALL,
     Case,
     TorchModule,
     compiled_rate,
@@ -93,11 +94,7 @@ from dgm_lib import score as S
 from dgm_lib.book import compiled, timer
 from dgm_lib.samplers import annealed_langevin
 
-NO_TORCH = (
-    "benchmarks/score.py compares the library with PyTorch, which is not installed. "
-    "Install the CPU build into the project's environment with `.venv/bin/pip install "
-    "torch==2.13.0` (it is a dependency of this benchmark only)."
-)
+NO_TORCH = f"benchmarks/score.py compares the library with PyTorch, not installed here: {INSTALL}."
 
 TARGET = 3.0  # the library at least this many times faster on the 2-D (dispatch-bound) loops
 LEVELS = 10  # annealed Langevin noise levels, sigma_max down to sigma_min

@@ -182,11 +182,6 @@ def check_close(what: str, ours: Any, theirs: Any, tol: float = 1e-4) -> None:
     assert err < tol, f"{what}: the JAX and PyTorch values differ, relative error {err:.2e}"
 
 
-def binary_images(n: int) -> tuple[np.ndarray, str]:
-    """``(n, 784)`` float32 binary images (``benchmarks/ebm.py``'s loader)."""
-    return ebm.binary_images(n)
-
-
 # ------------------------------------------------------------------------------ the two loops
 
 
@@ -689,7 +684,7 @@ def main() -> None:
     start = datetime.datetime.now().astimezone()
     start_load = os.getloadavg()
     with contextlib.redirect_stdout(sys.stderr):
-        x, source = binary_images(10_000)
+        x, source = ebm.binary_images(10_000)
     header = [
         f"machine: {platform.node()}, {platform.platform()}; CPU: {cpu_model()}; {CORES} cores "
         f"usable of {os.cpu_count()}",
