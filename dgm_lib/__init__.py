@@ -10,7 +10,8 @@ results page), ``files`` (atomic writes), ``samplers`` (scanned Markov chains:
 Gibbs, ULA, MALA, annealed Langevin), ``ais`` (annealed importance sampling),
 ``score_matching`` (Hyvarinen's, denoising and sliced objectives) and ``divergence`` (exact and
 Hutchinson). Then one subpackage per part of the course: ``background``, ``autoregressive``,
-``latent``, ``flows``, ``adversarial``, ``energy``, ``score``, ``evaluation``. Chapters start with
+``latent``, ``flows``, ``adversarial``, ``energy``, ``score``, ``diffusion``, ``evaluation``.
+Chapters start with
 ``dgm_lib.start_chapter()`` and size their experiments with
 ``dgm_lib.pick(smoke=..., cpu=..., gpu=...)``.
 """
@@ -24,6 +25,7 @@ from . import (
     budgets,
     checks,
     data,
+    diffusion,
     divergence,
     empirical,
     energy,
@@ -59,6 +61,7 @@ __all__ = [
     "budgets",
     "checks",
     "data",
+    "diffusion",
     "divergence",
     "empirical",
     "energy",

@@ -18,7 +18,7 @@ from .guidance import NoisyClassifier, guided_score, noisy_classifier_loss
 from .likelihood import probability_flow_log_prob
 from .mixture import GaussianMixture, eight_gaussians
 from .model import ScoreModel, dsm_loss, tweedie_denoise
-from .networks import ScoreMLP, ScoreUNet, TimeEmbedding
+from .networks import LabelEmbedding, ScoreMLP, ScoreUNet, TimeEmbedding
 from .sampling import (
     TimeScoreFn,
     euler_maruyama,
@@ -43,6 +43,7 @@ __all__ = [
     "VESDE",
     "VPSDE",
     "GaussianMixture",
+    "LabelEmbedding",
     "NoisyClassifier",
     "ScoreMLP",
     "ScoreModel",

@@ -29,7 +29,7 @@ from ..checks import (
 )
 from ..nn import MLP, Conv2d, Frozen
 
-__all__ = ["ScoreMLP", "ScoreUNet", "TimeEmbedding"]
+__all__ = ["LabelEmbedding", "ScoreMLP", "ScoreUNet", "TimeEmbedding"]
 
 
 class TimeEmbedding(nnx.Module):
@@ -55,6 +55,25 @@ class TimeEmbedding(nnx.Module):
         return jnp.concatenate([jnp.sin(angle), jnp.cos(angle)], axis=-1)
 
 
+class LabelEmbedding(nnx.Module):
+    r"""A learned vector per class, plus one for "no label" (index :math:`K`): a
+    class-conditional network adds it to the time embedding, and one trained with labels
+    dropped at random learns the unconditional model too (classifier-free guidance,
+    :mod:`dgm_lib.diffusion.guidance`)."""
+
+    def __init__(self, num_classes: int, embed_dim: int, *, rngs: nnx.Rngs):
+        self.num_classes = check_positive_int("LabelEmbedding", "num_classes", num_classes)
+        self.table = nnx.Embed(num_classes + 1, embed_dim, rngs=check_rngs("LabelEmbedding", rngs))
+
+    def __call__(self, where: str, labels: Array | None, n: int) -> Array:
+        """The embeddings ``(n, embed_dim)`` of integer ``labels`` ``(n,)`` in ``{0, ..., K}``
+        (``K``: no label); None: no label for every example."""
+        if labels is None:
+            labels = jnp.full((n,), self.num_classes, jnp.int32)
+        labels = check_array(where, "labels", labels, shape=(n,), kind="int")
+        return self.table(labels)
+
+
 class ScoreMLP(nnx.Module):
     r"""A noise-prediction MLP on vectors: :math:`\hat\varepsilon_\theta(x, t) =
     \mathrm{MLP}([x, \gamma(t)])`, ``d + embed_dim -> hidden_sizes -> d`` with smooth (SiLU)
@@ -65,6 +84,9 @@ class ScoreMLP(nnx.Module):
         hidden_sizes: the widths of the hidden layers.
         embed_dim: the size of the time embedding :math:`\gamma(t)`.
         scale: the standard deviation of the embedding's frequencies.
+        num_classes: for a class-conditional network, the number of classes :math:`K`: a
+            learned embedding of the label (:class:`LabelEmbedding`) is added to
+            :math:`\gamma(t)`.
         rngs: ``nnx.Rngs`` for the weights and the frequencies.
     """
 
@@ -75,6 +97,7 @@ class ScoreMLP(nnx.Module):
         *,
         embed_dim: int = 64,
         scale: float = 16.0,
+        num_classes: int | None = None,
         rngs: nnx.Rngs,
     ):
         where = "ScoreMLP"
@@ -82,13 +105,22 @@ class ScoreMLP(nnx.Module):
         hidden_sizes = check_hidden_sizes(where, hidden_sizes)
         rngs = check_rngs(where, rngs)
         self.embed = TimeEmbedding(embed_dim, scale=scale, rngs=rngs)
+        self.labels = None if num_classes is None else LabelEmbedding(num_classes, embed_dim,
+                                                                      rngs=rngs)
         self.net = MLP((d + embed_dim, *hidden_sizes, d), "silu", rngs=rngs)
 
-    def __call__(self, x: Array, t: Array) -> Array:
-        r""":math:`\hat\varepsilon_\theta(x, t)` for states ``(n, d)`` and times ``(n,)``."""
+    def __call__(self, x: Array, t: Array, labels: Array | None = None) -> Array:
+        r""":math:`\hat\varepsilon_\theta(x, t)` for states ``(n, d)`` and times ``(n,)``; a
+        class-conditional network also reads ``labels`` (see :class:`LabelEmbedding`)."""
         x = check_array("ScoreMLP", "x", x, shape=("n", self.d))
         t = check_array("ScoreMLP", "t", t, shape=(x.shape[0],))
-        return self.net(jnp.concatenate([x, self.embed(t)], axis=-1))
+        emb = self.embed(t)
+        if self.labels is not None:
+            emb = emb + self.labels("ScoreMLP", labels, x.shape[0])
+        elif labels is not None:
+            raise ValueError("ScoreMLP: this network is unconditional (num_classes=None); got "
+                             "'labels'")
+        return self.net(jnp.concatenate([x, emb], axis=-1))
 
 
 def _group_norm(channels: int, rngs: nnx.Rngs) -> nnx.GroupNorm:
@@ -146,6 +178,8 @@ class ScoreUNet(nnx.Module):
             divisible by ``2^(len(features) - 1)``.
         embed_dim: the size of the time embedding.
         scale: the standard deviation of the embedding's frequencies.
+        num_classes: for a class-conditional network, the number of classes (a
+            :class:`LabelEmbedding` added to the time embedding).
         rngs: ``nnx.Rngs`` for the weights and the frequencies.
     """
 
@@ -156,6 +190,7 @@ class ScoreUNet(nnx.Module):
         *,
         embed_dim: int = 64,
         scale: float = 16.0,
+        num_classes: int | None = None,
         rngs: nnx.Rngs,
     ):
         where = "ScoreUNet"
@@ -166,6 +201,8 @@ class ScoreUNet(nnx.Module):
                              "channels, e.g. (32, 64, 64)")
         rngs = check_rngs(where, rngs)
         self.embed = TimeEmbedding(embed_dim, scale=scale, rngs=rngs)
+        self.labels = None if num_classes is None else LabelEmbedding(num_classes, embed_dim,
+                                                                      rngs=rngs)
         self.time_mlp = MLP((embed_dim, 4 * features[0], 4 * features[0]), "silu", rngs=rngs)
         emb = 4 * features[0]
         self.stem = Conv2d(channels, features[0], rngs=rngs)
@@ -187,8 +224,9 @@ class ScoreUNet(nnx.Module):
         self.out = Conv2d(features[0], channels, zero_init=True, rngs=rngs)
         self.levels = len(features)
 
-    def __call__(self, x: Array, t: Array) -> Array:
-        r""":math:`\hat\varepsilon_\theta(x, t)` for images ``(n, H, W, C)`` and times ``(n,)``."""
+    def __call__(self, x: Array, t: Array, labels: Array | None = None) -> Array:
+        r""":math:`\hat\varepsilon_\theta(x, t)` for images ``(n, H, W, C)`` and times ``(n,)``;
+        a class-conditional network also reads ``labels`` (see :class:`LabelEmbedding`)."""
         where = "ScoreUNet"
         x = check_array(where, "x", x, shape=("n", "H", "W", self.channels))
         t = check_array(where, "t", t, shape=(x.shape[0],))
@@ -198,7 +236,13 @@ class ScoreUNet(nnx.Module):
                 f"{where}: image height and width must be divisible by {factor} (one halving "
                 f"per level below the first of {self.levels}); got {x.shape[1]}x{x.shape[2]}"
             )
-        emb = self.time_mlp(self.embed(t))
+        emb = self.embed(t)
+        if self.labels is not None:
+            emb = emb + self.labels(where, labels, x.shape[0])
+        elif labels is not None:
+            raise ValueError(f"{where}: this network is unconditional (num_classes=None); got "
+                             "'labels'")
+        emb = self.time_mlp(emb)
         h = self.stem(x)
         skips = []
         for i, block in enumerate(self.down):

@@ -45,7 +45,8 @@ FOUNDATION = [
     "score_matching",
     "divergence",
 ]
-SUBPACKAGES = ["background", "autoregressive", "latent", "flows", "adversarial", "energy", "score", "evaluation"]
+SUBPACKAGES = ["background", "autoregressive", "latent", "flows", "adversarial", "energy", "score",
+               "diffusion", "evaluation"]
 MODULES = [f"dgm_lib.{m}" for m in FOUNDATION + SUBPACKAGES]
 
 
