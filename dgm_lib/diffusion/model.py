@@ -85,6 +85,9 @@ class DiffusionModel(nnx.Module):
         x = check_batch(where, "x", x)
         t = jnp.broadcast_to(check_times(where, t, self.schedule), x.shape[:1])
         u = t.astype(jnp.float32) / self.schedule.num_steps
+        if self.num_classes is None and labels is not None:
+            raise ValueError(f"{where}: 'labels' given to an unconditional model (its network has "
+                             "no label embedding; give it num_classes)")
         out = self.net(x, u) if self.num_classes is None else self.net(x, u, labels)
         return eps_from_prediction(self.schedule, self.prediction, x, t, out)
 
@@ -99,7 +102,7 @@ class DiffusionModel(nnx.Module):
         x = check_batch(where, "x", x)
         n = x.shape[0]
         labels = check_array(where, "labels", labels, shape=(n,), kind="int")
-        t = jnp.broadcast_to(jnp.asarray(t, jnp.int32), (n,))
+        t = jnp.broadcast_to(check_times(where, t, self.schedule), (n,))
         both = self.eps(jnp.concatenate([x, x]), jnp.concatenate([t, t]),
                         jnp.concatenate([labels, jnp.full((n,), self.num_classes, jnp.int32)]))
         return classifier_free_guidance(both[:n], both[n:], weight)
@@ -107,7 +110,8 @@ class DiffusionModel(nnx.Module):
     def score(self, x: Array, t: Array, labels: Array | None = None) -> Array:
         r""":math:`s_\theta(x_t, t) = -\hat\varepsilon_\theta(x_t, t) / \sqrt{1 - \bar
         \alpha_t}`."""
-        t = jnp.broadcast_to(jnp.asarray(t, jnp.int32), jnp.shape(x)[:1])
+        t = check_times("DiffusionModel.score", t, self.schedule)
+        t = jnp.broadcast_to(t, jnp.shape(x)[:1])
         return -self.eps(x, t, labels) / _expand(marginal(self.schedule, t)[1], x)
 
 
@@ -138,9 +142,9 @@ def diffusion_loss(model: DiffusionModel, x0: Array, key: Array, *, labels: Arra
     t = jax.random.randint(time_key, (n,), 1, T + 1)
     eps = jax.random.normal(noise_key, x0.shape)
     a, s = (_expand(c, x0) for c in marginal(model.schedule, t))
+    if labels is not None and model.num_classes is None:
+        raise ValueError(f"{where}: 'labels' given to an unconditional model")
     if labels is not None and drop_labels > 0:
-        if model.num_classes is None:
-            raise ValueError(f"{where}: 'labels' given to an unconditional model")
         dropped = jax.random.bernoulli(drop_key, drop_labels, (n,))
         labels = jnp.where(dropped, model.num_classes, labels)
     err = jnp.sum(jnp.square(eps - model.eps(a * x0 + s * eps, t, labels)).reshape(n, -1), 1)

@@ -89,7 +89,7 @@ def posterior(schedule: Schedule, x0: Array, x_t: Array, t: Array) -> tuple[Arra
     r"""The mean :math:`\tilde\mu_t(x_t, x_0)` ``(n, ...)`` and variance :math:`\tilde\beta_t`
     (shaped like ``t``) of :math:`q(x_{t-1} \mid x_t, x_0)` (module docstring), at integer times
     ``t`` in :math:`\{1, \dots, T\}`; :math:`\tilde\beta_1 = 0`."""
-    t = jnp.asarray(t, jnp.int32)
+    t = check_times("posterior", t, schedule)
     ab_prev, beta = schedule.alpha_bar(t - 1), schedule.beta(t)
     var_t, var_prev = schedule.noise_variance(t), schedule.noise_variance(t - 1)
     coef_x0 = jnp.sqrt(ab_prev) * beta / var_t
