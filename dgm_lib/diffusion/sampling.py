@@ -156,7 +156,8 @@ def _ddim(key: Array, eps_fn: EpsFn, schedule: Schedule, x_T: Array, times: Arra
     def step(x: Array, ts: tuple[Array, Array]) -> tuple[Array, None]:
         t, s = ts
         eps = eps_fn(x, jnp.full((n,), t, jnp.int32), *args)
-        z = jax.random.normal(jax.random.fold_in(key, t), x.shape)
+        z = lax.cond(eta > 0, lambda: jax.random.normal(jax.random.fold_in(key, t), x.shape),
+                     lambda: jnp.zeros_like(x))  # no draw for deterministic DDIM
         return _ddim_step(schedule, x, t, s, eps, eta, z, clip), None
 
     return lax.scan(step, x_T, (times, targets))[0]
