@@ -145,6 +145,7 @@ def _examples() -> dict:
         "nn.MLP": lambda r: nn.MLP((2, 3, 1), rngs=r),
         "nn.Conv2d": lambda r: nn.Conv2d(2, 3, rngs=r),
         "score.TimeEmbedding": lambda r: S.TimeEmbedding(4, rngs=r),
+        "score.LabelEmbedding": lambda r: S.LabelEmbedding(3, 4, rngs=r),
         "score.ScoreMLP": lambda r: S.ScoreMLP(2, (4,), embed_dim=4, rngs=r),
         "score.ScoreUNet": lambda r: S.ScoreUNet(1, (4, 4), embed_dim=4, rngs=r),
         "score.NoisyClassifier": lambda r: S.NoisyClassifier(2, 3, (4,), S.VPSDE(), embed_dim=4,

@@ -21,6 +21,8 @@ import jax.numpy as jnp
 from jax import Array
 
 from ..checks import check_positive_float
+from .continuous import ContinuousEpsFn
+from .elbo import EpsFn
 from .process import marginal
 from .schedule import LogSNR, Schedule
 
@@ -54,12 +56,12 @@ class GaussianData:
         ``a`` and ``b`` broadcastable against ``x_t``."""
         return b * (x_t - a * self.mean) / (jnp.square(a * self.std) + jnp.square(b))
 
-    def eps_fn(self, schedule: Schedule) -> _DiscreteEps:
+    def eps_fn(self, schedule: Schedule) -> EpsFn:
         r"""The optimal :math:`\hat\varepsilon(x_t, t)` at integer times of ``schedule``: a
         hashable function, so a compiled sampler reuses its compilation."""
         return _DiscreteEps(self, schedule)
 
-    def continuous_eps_fn(self, log_snr: LogSNR) -> _ContinuousEps:
+    def continuous_eps_fn(self, log_snr: LogSNR) -> ContinuousEpsFn:
         r"""The optimal :math:`\hat\varepsilon(z_u, u)` under a continuous schedule."""
         return _ContinuousEps(self, log_snr)
 

@@ -46,7 +46,8 @@ __all__ = [
 ]
 
 Prediction = Literal["eps", "x0", "v"]
-"""What a network predicts: the noise, the clean data or the velocity (module docstring)."""
+"""The three things a network may predict, the noise, the clean data or the velocity (module
+docstring)."""
 
 
 def check_times(where: str, t: Array, schedule: Schedule, *, lowest: int = 1) -> Array:
