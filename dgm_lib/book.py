@@ -14,6 +14,7 @@ from functools import lru_cache, partial
 from typing import Any
 
 import jax
+import numpy as np
 from flax import nnx
 
 from .budgets import Budget, budget_and_reason
@@ -59,8 +60,12 @@ def glue(name: str, value: object, display: bool = True) -> None:
     """Store ``value`` under ``name`` for the book's prose (``{glue:text}`name```).
 
     A thin wrapper on ``myst_nb.glue`` that also runs where myst-nb is not installed (Colab,
-    a plain Jupyter): there it only shows the value when ``display`` is true.
+    a plain Jupyter): there it only shows the value when ``display`` is true. A NumPy or JAX
+    scalar is stored as the Python number it holds (its text form, ``np.float64(0.5)``, would
+    not format in the prose).
     """
+    if isinstance(value, (np.generic, jax.Array)) and np.ndim(value) == 0:
+        value = np.asarray(value).item()
     try:
         from myst_nb import glue as nb_glue
     except ImportError:
