@@ -69,11 +69,16 @@ def check_variance(where: str, variance: str) -> None:
                          f"{variance!r}")
 
 
+def _posterior_variances(schedule: Schedule) -> np.ndarray:
+    r""":math:`\tilde\beta_t` for :math:`t = 1, \dots, T`, float64 (:math:`\tilde\beta_1 = 0`)."""
+    ab_prev = np.concatenate([[1.0], schedule.alpha_bars[:-1]])
+    return (1.0 - ab_prev) / (1.0 - schedule.alpha_bars) * schedule.betas
+
+
 def _reverse_variances(schedule: Schedule, variance: Variance) -> np.ndarray:
     r""":math:`\sigma_t^2` for :math:`t = 1, \dots, T`, with :math:`\sigma_1^2 = \beta_1`."""
     betas = schedule.betas
-    ab_prev = np.concatenate([[1.0], schedule.alpha_bars[:-1]])
-    var = betas if variance == "beta" else (1.0 - ab_prev) / (1.0 - schedule.alpha_bars) * betas
+    var = betas if variance == "beta" else _posterior_variances(schedule)
     return np.concatenate([betas[:1], var[1:]])
 
 
@@ -92,9 +97,8 @@ def elbo_constants(schedule: Schedule, d: int, variance: Variance = "posterior")
     ``"posterior"``). So :math:`-\mathrm{ELBO} = L_T + \sum_t (w_t\, \mathbb E \lVert
     \varepsilon - \hat\varepsilon \rVert^2 + c_t)`."""
     check_variance("elbo_constants", variance)
-    betas, ab = schedule.betas, schedule.alpha_bars
-    ab_prev = np.concatenate([[1.0], ab[:-1]])
-    ratio = (1.0 - ab_prev) / (1.0 - ab) * betas / _reverse_variances(schedule, variance)
+    betas = schedule.betas
+    ratio = _posterior_variances(schedule) / _reverse_variances(schedule, variance)
     c = 0.5 * d * (ratio - 1.0 - np.log(np.where(ratio > 0, ratio, 1.0)))
     c[0] = 0.5 * d * math.log(2.0 * math.pi * betas[0])
     return c

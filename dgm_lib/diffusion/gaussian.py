@@ -21,6 +21,7 @@ import jax.numpy as jnp
 from jax import Array
 
 from ..checks import check_positive_float
+from ..score.sde import broadcast_time
 from .continuous import ContinuousEpsFn
 from .elbo import EpsFn
 from .process import marginal
@@ -74,9 +75,6 @@ class GaussianData:
                           - math.log1p(math.exp(log_snr_min) * s2))
 
 
-def _expand(a: Array, x: Array) -> Array:
-    return jnp.reshape(a, a.shape + (1,) * (x.ndim - a.ndim))
-
 
 @dataclass(frozen=True)
 class _DiscreteEps:
@@ -84,7 +82,7 @@ class _DiscreteEps:
     schedule: Schedule
 
     def __call__(self, x: Array, t: Array) -> Array:
-        a, b = (_expand(c, x) for c in marginal(self.schedule, t))
+        a, b = (broadcast_time(c, x) for c in marginal(self.schedule, t))
         return self.data.optimal_eps(x, a, b)
 
 
@@ -95,5 +93,5 @@ class _ContinuousEps:
 
     def __call__(self, z: Array, u: Array) -> Array:
         lam = self.log_snr.log_snr(u)
-        a, b = (_expand(jnp.sqrt(jax.nn.sigmoid(v)), z) for v in (lam, -lam))
+        a, b = (broadcast_time(jnp.sqrt(jax.nn.sigmoid(v)), z) for v in (lam, -lam))
         return self.data.optimal_eps(z, a, b)

@@ -34,6 +34,7 @@ from flax import nnx
 from jax import Array
 
 from ..checks import check_array, check_batch, check_key
+from ..score.sde import broadcast_time
 from .elbo import elbo_weights
 from .guidance import classifier_free_guidance
 from .process import Prediction, check_times, eps_from_prediction, marginal
@@ -44,9 +45,6 @@ __all__ = ["DiffusionModel", "Weighting", "diffusion_loss"]
 Weighting = Literal["simple", "elbo"]
 """The weights of the loss over times (module docstring)."""
 
-
-def _expand(a: Array, x: Array) -> Array:
-    return jnp.reshape(a, a.shape + (1,) * (x.ndim - a.ndim))
 
 
 class DiffusionModel(nnx.Module):
@@ -112,7 +110,7 @@ class DiffusionModel(nnx.Module):
         \alpha_t}`."""
         t = check_times("DiffusionModel.score", t, self.schedule)
         t = jnp.broadcast_to(t, jnp.shape(x)[:1])
-        return -self.eps(x, t, labels) / _expand(marginal(self.schedule, t)[1], x)
+        return -self.eps(x, t, labels) / broadcast_time(marginal(self.schedule, t)[1], x)
 
 
 def diffusion_loss(model: DiffusionModel, x0: Array, key: Array, *, labels: Array | None = None,
@@ -141,7 +139,7 @@ def diffusion_loss(model: DiffusionModel, x0: Array, key: Array, *, labels: Arra
     time_key, noise_key, drop_key = jax.random.split(key, 3)
     t = jax.random.randint(time_key, (n,), 1, T + 1)
     eps = jax.random.normal(noise_key, x0.shape)
-    a, s = (_expand(c, x0) for c in marginal(model.schedule, t))
+    a, s = (broadcast_time(c, x0) for c in marginal(model.schedule, t))
     if labels is not None and model.num_classes is None:
         raise ValueError(f"{where}: 'labels' given to an unconditional model")
     if labels is not None and drop_labels > 0:

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 from jax import Array
 
 from ..checks import check_array, check_batch, check_key
+from ..score.sde import broadcast_time
 from .schedule import Schedule
 
 __all__ = [
@@ -63,10 +64,6 @@ def check_times(where: str, t: Array, schedule: Schedule, *, lowest: int = 1) ->
     return t.astype(jnp.int32)
 
 
-def _expand(a: Array, x: Array) -> Array:
-    """A scalar or per-example ``(n,)`` coefficient shaped to broadcast against ``(n, ...)``."""
-    return jnp.reshape(a, a.shape + (1,) * (x.ndim - a.ndim)) if a.ndim else a
-
 
 def marginal(schedule: Schedule, t: Array) -> tuple[Array, Array]:
     r""":math:`(\sqrt{\bar\alpha_t}, \sqrt{1 - \bar\alpha_t})` at integer times ``t``: the
@@ -82,7 +79,7 @@ def q_sample(key: Array, schedule: Schedule, x0: Array, t: Array) -> tuple[Array
     x0 = check_batch(where, "x0", x0)
     t = check_times(where, t, schedule)
     eps = jax.random.normal(key, x0.shape)
-    a, s = (_expand(c, x0) for c in marginal(schedule, t))
+    a, s = (broadcast_time(c, x0) for c in marginal(schedule, t))
     return a * x0 + s * eps, eps
 
 
@@ -95,20 +92,20 @@ def posterior(schedule: Schedule, x0: Array, x_t: Array, t: Array) -> tuple[Arra
     var_t, var_prev = schedule.noise_variance(t), schedule.noise_variance(t - 1)
     coef_x0 = jnp.sqrt(ab_prev) * beta / var_t
     coef_xt = jnp.sqrt(1.0 - beta) * var_prev / var_t
-    mean = _expand(coef_x0, x_t) * x0 + _expand(coef_xt, x_t) * x_t
+    mean = broadcast_time(coef_x0, x_t) * x0 + broadcast_time(coef_xt, x_t) * x_t
     return mean, var_prev / var_t * beta
 
 
 def predict_x0(schedule: Schedule, x_t: Array, t: Array, eps: Array) -> Array:
     r""":math:`\hat x_0 = (x_t - \sqrt{1 - \bar\alpha_t}\, \hat\varepsilon) /
     \sqrt{\bar\alpha_t}`: the data that noise ``eps`` at time ``t`` leaves."""
-    a, s = (_expand(c, x_t) for c in marginal(schedule, t))
+    a, s = (broadcast_time(c, x_t) for c in marginal(schedule, t))
     return (x_t - s * eps) / a
 
 
 def v_target(schedule: Schedule, x0: Array, t: Array, eps: Array) -> Array:
     r""":math:`v = \sqrt{\bar\alpha_t}\, \varepsilon - \sqrt{1 - \bar\alpha_t}\, x_0`."""
-    a, s = (_expand(c, x0) for c in marginal(schedule, t))
+    a, s = (broadcast_time(c, x0) for c in marginal(schedule, t))
     return a * eps - s * x0
 
 
@@ -120,7 +117,7 @@ def eps_from_prediction(schedule: Schedule, prediction: Prediction, x_t: Array, 
     :math:`\bar\alpha_t + (1 - \bar\alpha_t) = 1`)."""
     if prediction == "eps":
         return output
-    a, s = (_expand(c, x_t) for c in marginal(schedule, t))
+    a, s = (broadcast_time(c, x_t) for c in marginal(schedule, t))
     if prediction == "x0":
         return (x_t - a * output) / s
     if prediction == "v":

@@ -109,7 +109,7 @@ def _ddim_step(schedule: Schedule, x: Array, t: Array, s: Array, eps: Array, eta
     """One DDIM move from time ``t`` to time ``s`` given the noise prediction ``eps``."""
     ab_t, ab_s = schedule.alpha_bar(t), schedule.alpha_bar(s)
     var_t, var_s = schedule.noise_variance(t), schedule.noise_variance(s)
-    x0_hat = _clip((x - jnp.sqrt(var_t) * eps) / jnp.sqrt(ab_t), clip)
+    x0_hat = _clip(predict_x0(schedule, x, t, eps), clip)
     if clip is not None:  # the noise consistent with the clipped guess
         eps = (x - jnp.sqrt(ab_t) * x0_hat) / jnp.sqrt(var_t)
     # eta = 0 (the encoder starts at t = 0, where the formula reads 0/0)

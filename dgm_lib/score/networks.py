@@ -74,6 +74,18 @@ class LabelEmbedding(nnx.Module):
         return self.table(labels)
 
 
+def _with_labels(where: str, emb: Array, table: LabelEmbedding | None, labels: Array | None
+                 ) -> Array:
+    """The time embedding ``(n, e)`` plus the labels' (a conditional network's ``table``), or
+    as it is for an unconditional network, which refuses labels."""
+    if table is not None:
+        return emb + table(where, labels, emb.shape[0])
+    if labels is not None:
+        raise ValueError(f"{where}: this network is unconditional (num_classes=None); got "
+                         "'labels'")
+    return emb
+
+
 class ScoreMLP(nnx.Module):
     r"""A noise-prediction MLP on vectors: :math:`\hat\varepsilon_\theta(x, t) =
     \mathrm{MLP}([x, \gamma(t)])`, ``d + embed_dim -> hidden_sizes -> d`` with smooth (SiLU)
@@ -114,12 +126,7 @@ class ScoreMLP(nnx.Module):
         class-conditional network also reads ``labels`` (see :class:`LabelEmbedding`)."""
         x = check_array("ScoreMLP", "x", x, shape=("n", self.d))
         t = check_array("ScoreMLP", "t", t, shape=(x.shape[0],))
-        emb = self.embed(t)
-        if self.labels is not None:
-            emb = emb + self.labels("ScoreMLP", labels, x.shape[0])
-        elif labels is not None:
-            raise ValueError("ScoreMLP: this network is unconditional (num_classes=None); got "
-                             "'labels'")
+        emb = _with_labels("ScoreMLP", self.embed(t), self.labels, labels)
         return self.net(jnp.concatenate([x, emb], axis=-1))
 
 
@@ -236,13 +243,7 @@ class ScoreUNet(nnx.Module):
                 f"{where}: image height and width must be divisible by {factor} (one halving "
                 f"per level below the first of {self.levels}); got {x.shape[1]}x{x.shape[2]}"
             )
-        emb = self.embed(t)
-        if self.labels is not None:
-            emb = emb + self.labels(where, labels, x.shape[0])
-        elif labels is not None:
-            raise ValueError(f"{where}: this network is unconditional (num_classes=None); got "
-                             "'labels'")
-        emb = self.time_mlp(emb)
+        emb = self.time_mlp(_with_labels(where, self.embed(t), self.labels, labels))
         h = self.stem(x)
         skips = []
         for i, block in enumerate(self.down):
