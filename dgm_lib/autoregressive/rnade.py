@@ -201,7 +201,8 @@ class RNADE(nnx.Module):
         return self._recurrence(self._check_x("recurrence", canvas, "canvas"))
 
     def _recurrence(self, canvas: Array) -> Recurrence:
-        weight, out_weight, out_bias = self.weight[...], self.out_weight[...], self.out_bias[...]
+        out_weight, out_bias = self.out_weight[...], self.out_bias[...]
+        columns = self.weight[...].T  # (D, H), once: row i is the contiguous W_{:, i}
         a0 = jnp.broadcast_to(self.bias[...], (canvas.shape[0], self.hidden_size))
 
         def read(a: Array, i: Array) -> MixtureParams:
@@ -210,7 +211,7 @@ class RNADE(nnx.Module):
             return logits, means, log_vars
 
         def write(a: Array, i: Array, x_i: Array) -> Array:
-            return a + x_i[:, None] * weight[:, i]
+            return a + x_i[:, None] * columns[i]
 
         return Recurrence(a0, read, write)
 

@@ -36,6 +36,7 @@ from dgm_lib.autoregressive import (
 )
 from dgm_lib.enumeration import all_binary_vectors
 from dgm_lib.masks import strictly_lower_mask
+from dgm_lib.probability import sample_bernoulli
 from dgm_lib.train import nll_loss
 
 MODELS = [IndependentBernoulli, MarkovChainBernoulli, FVSBN]
@@ -155,6 +156,21 @@ def test_scan_sample_takes_the_draw_as_an_argument() -> None:
                                jnp.broadcast_to(mask, (3, 4)), draw=draw))
     np.testing.assert_array_equal(x, np.where(np.asarray(mask), 1.0, 0.5)[None].repeat(3, 0))
     assert set(seen) == {(3,)}  # traced inside the scan, on one logit per sample
+
+def test_the_default_draw_makes_the_numbers_of_a_draw_per_step_from_its_key() -> None:
+    """The Bernoulli draw's noise is made for every step at once before the scan; it must be
+    the noise step t's own ``sample_bernoulli(keys[t], logits)`` would make (observed entries
+    kept in both), so the sampler's documented key use holds."""
+    fv = perturbed(FVSBN(12), seed=10)
+    values = jnp.asarray(np.random.default_rng(1).integers(0, 2, (64, 12)), jnp.float32)
+    mask = jnp.zeros((64, 12), bool).at[:, :3].set(True)
+    canvas = jnp.where(mask, values, 0.0)
+    order = jnp.asarray(np.random.default_rng(2).permutation(12))
+    at_once = scan_sample(jax.random.key(4), fv.recurrence(canvas), values, mask, order)
+    per_step = scan_sample(jax.random.key(4), fv.recurrence(canvas), values, mask, order,
+                           draw=lambda key, logits: sample_bernoulli(key, logits))
+    np.testing.assert_array_equal(np.asarray(at_once), np.asarray(per_step))
+    assert 0.2 < float(at_once[:, 3:].mean()) < 0.8  # draws, not a constant
 
 
 def test_fit_reaches_the_closed_form_maximum_likelihood() -> None:
