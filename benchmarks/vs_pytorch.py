@@ -688,13 +688,24 @@ def fmt(value: float, digits: int = 1) -> str:
     return "n/a" if not math.isfinite(value) else f"{value:,.{digits}f}"
 
 
+GROUPS = ("MLP", "MADE", "VAE", "RealNVP", "PixelCNN", "samplers", "imported", "diffusion")
+"""The table's row groups, in order (``--only`` picks some)."""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="short runs, one measurement per side: checks the script only")
     parser.add_argument("--markdown", metavar="PATH",
                         help="also write the table, with a header naming the machine, to PATH")
+    parser.add_argument("--only", metavar="GROUPS", type=lambda v: v.split(","),
+                        help=f"comma-separated row groups to run (of {', '.join(GROUPS)}): "
+                             "while working on one; the table the book shows runs them all")
     args = parser.parse_args()
+    unknown = set(args.only or ()) - set(GROUPS)
+    if unknown:
+        parser.error(f"--only: no row group {', '.join(sorted(unknown))}; the groups are "
+                     f"{', '.join(GROUPS)}")
     s = QUICK if args.quick else Settings()
     jax.config.update("jax_platforms", "cpu")
     if torch is None:
@@ -735,8 +746,11 @@ def main() -> None:
             ("imported", lambda: imported_rows(x, s)),
             ("diffusion", lambda: diffusion_rows(s)),
         ]
+        assert [what for what, _ in builders] == list(GROUPS)
         results = []
         for what, build in builders:
+            if args.only and what not in args.only:
+                continue
             note(f"{what}: build, compile, check")
             for row in build():
                 note(f"  measuring {row.case.name}")

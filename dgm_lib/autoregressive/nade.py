@@ -12,7 +12,10 @@ parameters, :math:`O(HD)` instead of the :math:`O(HD^2)` of ``D`` separate netwo
 
 Sharing also makes the pass cheap: :math:`a_{i+1} = a_i + W_{:, i}\, x_i`, so the
 pre-activations of all ``D`` conditionals are one EXCLUSIVE cumulative sum over the dimensions
-(:func:`nade_preactivations`), :math:`O(HD)` work per example, computed in one parallel pass.
+(:func:`nade_preactivations`), :math:`O(HD)` work per example. :func:`nade_logits` runs that
+recurrence as a ``lax.scan`` and writes its gradient out as the backward recurrence
+(:func:`nade_logits` says how): it never forms the ``(batch, D, H)`` tensor of the
+cumulative sum, and a training step is about ten times faster on a CPU.
 
 :class:`NADE` subclasses :class:`dgm_lib.autoregressive.AutoregressiveBernoulli`: it writes
 ``conditionals(x)`` (the logits :math:`\ell`) and inherits ``log_prob(x)`` (nats) and
@@ -27,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from jax import lax
 
 from ..checks import check_array, check_positive_int, check_rngs
 from ..nn import host_rng
@@ -85,6 +89,13 @@ def nade_logits(weight: Array, bias: Array, out_weight: Array, out_bias: Array, 
     .. math:: \ell_i = b_i + V_i^\top \sigma\Bigl(c + \sum_{j < i} W_{:, j}\, x_j\Bigr),
               \qquad p(x_i = 1 \mid x_{<i}) = \sigma(\ell_i).
 
+    Computed as the recurrence :math:`a_{i+1} = a_i + W_{:, i}\, x_i`, one ``lax.scan`` step
+    per dimension carrying the ``(batch, H)`` pre-activation, with a written-out reverse-mode
+    gradient (the backward recurrence: reverse-mode autodiff of the scan would store all
+    ``D`` pre-activations, and of the one-pass cumulative sum it moves ``(batch, D, H)``
+    tensors, 10x slower). Reverse mode (``jax.grad``, ``jax.vjp``) works in every argument,
+    ``x`` included; forward mode (``jax.jvp``) is not defined.
+
     Args:
         weight: :math:`W`, float32 of shape ``(H, D)`` (input to hidden, shared).
         bias: :math:`c`, float32 of shape ``(H,)`` (hidden bias, shared).
@@ -107,16 +118,72 @@ def nade_logits(weight: Array, bias: Array, out_weight: Array, out_bias: Array, 
 
 def _sigmoid(a: Array) -> Array:
     r""":math:`\sigma(a) = \tfrac12 \tanh(a / 2) + \tfrac12`: ``jax.nn.sigmoid`` to within
-    2e-7 (absolute: a hidden unit needs no relative precision near 0) and 20% faster in NADE's
-    sampling loop on XLA:CPU, whose vectorised tanh is cheaper than its logistic (in the
-    training pass, with its gradient, it is not faster: that keeps ``jax.nn.sigmoid``)."""
+    2e-7 (absolute: a hidden unit needs no relative precision near 0), and faster in NADE's
+    loops on XLA:CPU, whose vectorised tanh is cheaper than its logistic (sampling 20%, a
+    training step 8%)."""
     return 0.5 * jnp.tanh(0.5 * a) + 0.5
+
+
+def _nade_forward(columns: Array, bias: Array, out_weight: Array, out_bias: Array,
+                  x: Array) -> tuple[Array, Array]:
+    """The recurrence, one ``lax.scan`` step per dimension: ``(logits (batch, D), a_{D+1})``."""
+
+    def step(a: Array, inputs: tuple[Array, Array, Array, Array]) -> tuple[Array, Array]:
+        column, v, b, x_i = inputs
+        return a + x_i[:, None] * column, _sigmoid(a) @ v + b
+
+    a0 = jnp.broadcast_to(bias, (x.shape[0], bias.shape[0]))
+    last, logits = lax.scan(step, a0, (columns, out_weight, out_bias, x.T))
+    return logits.T, last
+
+
+@jax.custom_vjp
+def _nade_scan(columns: Array, bias: Array, out_weight: Array, out_bias: Array,
+               x: Array) -> Array:
+    return _nade_forward(columns, bias, out_weight, out_bias, x)[0]
+
+
+def _nade_scan_fwd(columns: Array, bias: Array, out_weight: Array, out_bias: Array,
+                   x: Array) -> tuple[Array, tuple[Array, ...]]:
+    logits, last = _nade_forward(columns, bias, out_weight, out_bias, x)
+    return logits, (columns, out_weight, x, last)
+
+
+def _nade_scan_bwd(residuals: tuple[Array, ...], g: Array) -> tuple[Array, ...]:
+    r"""The backward recurrence, :math:`i = D, \dots, 1`, with :math:`g_i = \partial L /
+    \partial \ell_i` and :math:`\delta_i = \partial L / \partial a_i` (:math:`\delta_{D+1} = 0`):
+
+    .. math:: \delta_i = \delta_{i+1} + (g_i V_i^\top) \odot h_i \odot (1 - h_i), \quad
+              \partial_{b_i} = \textstyle\sum_n g_i, \quad \partial_{V_i} = \sum_n g_i h_i,
+              \quad \partial_{W_{:, i}} = \sum_n x_i \delta_{i+1}, \quad
+              \partial_{x_i} = \delta_{i+1} \cdot W_{:, i}, \quad \partial_c = \sum_n \delta_1.
+
+    :math:`a_i` is recovered as :math:`a_{i+1} - W_{:, i}\, x_i` (float32 rounding, about
+    1e-6 on MNIST-sized inputs), so nothing of size ``(batch, D, H)`` is stored."""
+    columns, out_weight, x, last = residuals
+
+    def step(carry: tuple[Array, Array], inputs: tuple[Array, ...]) -> tuple[tuple[Array, Array],
+                                                                             tuple[Array, ...]]:
+        a_next, delta_next = carry
+        column, v, x_i, g_i = inputs
+        a = a_next - x_i[:, None] * column
+        h = _sigmoid(a)
+        delta = delta_next + (g_i[:, None] * v) * (h * (1.0 - h))
+        grads = (x_i @ delta_next, g_i @ h, jnp.sum(g_i), delta_next @ column)
+        return (a, delta), grads
+
+    (_, delta_1), (d_columns, d_out_weight, d_out_bias, d_x) = lax.scan(
+        step, (last, jnp.zeros_like(last)), (columns, out_weight, x.T, g.T), reverse=True
+    )
+    return d_columns, jnp.sum(delta_1, axis=0), d_out_weight, d_out_bias, d_x.T
+
+
+_nade_scan.defvjp(_nade_scan_fwd, _nade_scan_bwd)
 
 
 @jax.jit
 def _nade_logits(weight: Array, bias: Array, out_weight: Array, out_bias: Array, x: Array) -> Array:
-    hidden = jax.nn.sigmoid(_nade_preactivations(weight, bias, x))  # (batch, D, H)
-    return out_bias + jnp.einsum("bdh,dh->bd", hidden, out_weight)
+    return _nade_scan(weight.T, bias, out_weight, out_bias, x)
 
 
 class NADE(AutoregressiveBernoulli):

@@ -7,7 +7,8 @@ MADE's ``log_prob`` defines. Parameters are moved away from their initialisation
 start at zero), so a test cannot pass because a model ignores its input.
 
 Oracles: brute-force enumeration of all 2**D binary vectors (the total mass must be one);
-``jax.jacfwd`` (which inputs each conditional really reads) against what the model claims it
+``jax.jacrev`` (which inputs each conditional really reads; reverse mode, as NADE writes its
+gradient out and has no forward mode) against what the model claims it
 reads (the mask product of a MADE, the reach of a PixelCNN's kernels); the one-pass
 ``conditionals`` against the sampler's recurrence run along the same vector; the generic
 canvas sampler (a full pass per variable) drawing with the same keys.
@@ -207,7 +208,7 @@ def test_log_probs_of_all_binary_vectors_sum_to_one(entry) -> None:
 @partial(jax.jit, static_argnums=0)
 def _jacobians(graphdef, state, points):
     model = nnx.merge(graphdef, state, copy=True)
-    return jax.vmap(jax.jacfwd(lambda v: model.conditionals(v[None])[0]))(points)
+    return jax.vmap(jax.jacrev(lambda v: model.conditionals(v[None])[0]))(points)
 
 
 def test_conditionals_are_autoregressive_in_the_models_ordering(entry) -> None:
