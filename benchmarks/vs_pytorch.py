@@ -756,16 +756,16 @@ def main() -> None:
                 note(f"  measuring {row.case.name}")
                 results.append((row, medians(row.case, s.repeats)))
     end_load = os.getloadavg()
-    lines = [
-        "",
-        f"medians of {s.repeats} alternating measurements; steps/s for training and sampler "
-        f"steps, ms per call for sampling {SAMPLES} images (784 pixels); library / PyTorch > 1: "
-        "the library is faster",
+    caption = (f"medians of {s.repeats} alternating measurements; steps/s for training and "
+               f"sampler steps, ms per call for sampling {SAMPLES} images (784 pixels); "
+               "library / PyTorch > 1: the library is faster")
+    table = [
         "| case | unit | library | PyTorch | PyTorch threads | library / PyTorch | "
         "JAX compile (s) | GFLOP/s (of JAX peak) |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    verdicts = {"dispatch": [], "speed": [], "level": [], "peak": []}
+    verdicts: dict[str, list[tuple[str, float]]] = {"dispatch": [], "speed": [], "level": [],
+                                                     "peak": []}
     for row, (ours, theirs, threads) in results:
         ratio = ours / theirs
         compile_s = row.case.library.compile_seconds(ours)
@@ -775,7 +775,7 @@ def main() -> None:
             cells = [fmt(ours), fmt(theirs)]
         flops = "" if not row.flops else (
             f"{fmt(ours * row.flops / 1e9)} ({ours * row.flops / 1e9 / jax_peak:.0%})")
-        lines.append(f"| {row.case.name} | {row.unit} | {' | '.join(cells)} | "
+        table.append(f"| {row.case.name} | {row.unit} | {' | '.join(cells)} | "
                      f"{','.join(map(str, threads)) or 'n/a'} | {fmt(ratio, 2)} | "
                      f"{compile_s:.2f} | {flops} |")
         if row.flops:
@@ -783,7 +783,7 @@ def main() -> None:
         elif row.target is not None:
             key = {DISPATCH_TARGET: "dispatch", LEVEL_TARGET: "level"}.get(row.target, "speed")
             verdicts[key].append((row.case.name, ratio))
-    lines.append("")
+    targets: list[tuple[str, list[str]]] = []
     for key, title, goal in (
         ("dispatch", f"target: >= {DISPATCH_TARGET:.0f}x PyTorch on the dispatch-bound rows",
          DISPATCH_TARGET),
@@ -794,27 +794,40 @@ def main() -> None:
         ("peak", f"target: MADE training at >= {PEAK_TARGET:.0%} of the JAX matmul peak "
          f"({fmt(jax_peak)} GFLOP/s)", PEAK_TARGET),
     ):
-        lines.append(title)
+        items = []
         for name, value in verdicts[key]:
             if not math.isfinite(value):
-                lines.append(f"  {name}: not judged (no PyTorch)")
+                items.append(f"{name}: not judged (no PyTorch)")
                 continue
             verdict = "met" if value >= goal else "MISSED"
             shown = f"{value:.0%}" if key == "peak" else f"{value:.2f}x"
-            lines.append(f"  {name}: {shown}, {verdict}")
-    lines.append("load average (1, 5, 15 min) at the start: "
-                 + ", ".join(f"{a:.2f}" for a in start_load) + "; at the end: "
-                 + ", ".join(f"{a:.2f}" for a in end_load))
-    lines.append(f"total time {total.seconds:.0f} s")
-    for line in lines:
-        print(line)
+            items.append(f"{name}: {shown}, {verdict}")
+        targets.append((title, items))
+    tail = ["load average (1, 5, 15 min) at the start: "
+            + ", ".join(f"{a:.2f}" for a in start_load) + "; at the end: "
+            + ", ".join(f"{a:.2f}" for a in end_load),
+            f"total time {total.seconds:.0f} s"]
+    print("\n" + caption)
+    print("\n".join(table) + "\n")
+    for title, items in targets:
+        print("\n".join([title, *(f"  {item}" for item in items)]))
+    print("\n".join(tail))
     if args.markdown:
         with atomic_file(args.markdown, "w") as f:
-            f.write("# dgm_lib against PyTorch on this CPU (benchmarks/vs_pytorch.py)\n\n")
-            f.write("".join(f"- {line}\n" for line in header))
-            f.write(f"- {peak_line}\n")
-            f.write("\n".join(lines) + "\n")
+            f.write(markdown_report([*header, peak_line], caption, table, targets, tail))
         note(f"wrote {args.markdown}")
+
+
+def markdown_report(run: list[str], caption: str, table: list[str],
+                    targets: list[tuple[str, list[str]]], tail: list[str]) -> str:
+    """The run as a Markdown fragment for the book's speed page (``{include}``-d there): the
+    machine and run as a list, the table with its caption, each target with its verdicts."""
+    parts = [*(f"- {line}\n" for line in run), f"\n{caption}.\n\n", "\n".join(table) + "\n\n"]
+    for title, items in targets:
+        parts.append(f"- {title[0].upper()}{title[1:]}\n")
+        parts.extend(f"  - {item}\n" for item in items)
+    parts.append("\n" + "; ".join(tail) + ".\n")
+    return "".join(parts)
 
 
 if __name__ == "__main__":

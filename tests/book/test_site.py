@@ -40,10 +40,27 @@ def test_chapter_executed_at_smoke_budget(site: Path, source: Path) -> None:
 
 def test_site_builds_with_every_page(site: Path) -> None:
     for page in ["index", "chapters/glossary", "chapters/references", "chapters/execution",
-                 "chapters/results"]:
+                 "chapters/results", "chapters/speed"]:
         assert (site / f"{page}.html").is_file(), page
     for source in CHAPTERS:
         assert (site / "chapters" / f"{source.stem}.html").is_file(), source.stem
+
+
+def test_speed_page_shows_the_committed_benchmark_run(site: Path) -> None:
+    """The speed page includes ``benchmarks/results/vs_pytorch.md`` (``vs_pytorch.py
+    --markdown``): the machine it ran on, and a table row for every model family the book
+    trains, each with a PyTorch rate (the run had PyTorch installed)."""
+    report = (ROOT / "benchmarks" / "results" / "vs_pytorch.md").read_text(encoding="utf-8")
+    rows = [line for line in report.splitlines()
+            if line.startswith("| ") and not line.startswith("| case")]
+    families = ("MLP", "MADE", "VAE", "IWAE", "RealNVP", "PixelCNN", "sampling 100 images, NADE",
+                "GAN", "RBM", "ULA", "annealed Langevin", "ScoreMLP", "ScoreUNet")
+    for family in families:
+        assert any(family in row for row in rows), f"no {family} row in the committed run"
+    assert all(row.split("|")[4].strip() not in ("", "nan") for row in rows), "a row lacks PyTorch"
+    page = (site / "chapters" / "speed.html").read_text(encoding="utf-8")
+    assert "machine:" in page and "torch 2." in page
+    assert page.count("<tr") == len(rows) + 1, "the page's table is not the committed run's"
 
 
 @pytest.mark.parametrize("source", CHAPTERS, ids=[p.stem for p in CHAPTERS])
