@@ -11,9 +11,12 @@ and optimizer (Adam(1e-3), ``train.fit``'s default, unless the row says otherwis
   sampling the per-pixel Python loop under ``torch.no_grad()``.
 
 Rows: an MLP 2-64-64-2 on 2-D regression (MSE, batch 256); MADE 784-500-784 and
-784-500-500-784 on binary images (batch 100; masked ``F.linear``); the IWAE paper's VAE
-784-200-200-50 tanh (batch 20) with the ELBO (``latent.vae_loss``) and the IWAE bound at k = 5
-and 50 (``latent.iwae_loss(k)``; PyTorch: ``torch.logsumexp`` of the log-weights); the flows
+784-500-500-784 on binary images (batch 100; masked ``F.linear``); NADE with 500 hidden units
+(batch 100; the library's scan with its written-out backward recurrence, PyTorch's autograd of
+the usual one-pass form, the exclusive ``torch.cumsum`` of a (batch, D, H) tensor); the IWAE
+paper's VAE 784-200-200-50 tanh (batch 20) with the ELBO (``latent.vae_loss``) and the IWAE
+bound at k = 5 and 50 (``latent.iwae_loss(k)``; PyTorch: ``torch.logsumexp`` of the
+log-weights); the flows
 chapter's 2-D RealNVP (``flows.Stack`` of ``AffineCoupling(half_mask(2, k), 64)``, as
 ``benchmarks/flows.py`` builds it) with 8 and 16 couplings on eight Gaussians (batch 256;
 PyTorch: a Python loop over the couplings); a PixelCNN with 16 channels on 28x28 images (batch
@@ -141,6 +144,8 @@ class Settings:
     mlp_torch: int = 1000
     made: int = 100
     made_torch: int = 100
+    nade: int = 20
+    nade_torch: int = 3
     vae: int = 500
     vae_torch: int = 500
     iwae5: int = 300
@@ -156,7 +161,8 @@ class Settings:
     diffusion_quick: bool = False  # benchmarks/diffusion.py's step counts: its --quick ones
 
 
-QUICK = Settings(repeats=1, peak=1, mlp=300, mlp_torch=200, made=20, made_torch=10, vae=100,
+QUICK = Settings(repeats=1, peak=1, mlp=300, mlp_torch=200, made=20, made_torch=10, nade=5,
+                 nade_torch=1, vae=100,
                  vae_torch=50, iwae5=50, iwae50=20, realnvp=200, realnvp_torch=50, pixelcnn=5,
                  pixelcnn_torch=3, sample_calls=2, gan=50, cd=50, sampler=50,
                  diffusion_quick=True)
@@ -340,7 +346,7 @@ def torch_made(made: MADE) -> torch.nn.Sequential:
     return torch.nn.Sequential(*layers[:-1])
 
 
-def made_nll(net: Any, x: torch.Tensor) -> torch.Tensor:
+def binary_nll(net: Any, x: torch.Tensor) -> torch.Tensor:
     return bce_sum(net(x), x).mean()
 
 
@@ -358,8 +364,8 @@ def made_row(hidden: tuple[int, ...], x: np.ndarray, s: Settings) -> Row:
         with torch.no_grad():
             check_close("MADE logits", model.conditionals(batch), net(to_torch(batch)))
         check_close("MADE loss", made_loss(model, batch, jax.random.key(0)),
-                    torch_loss(net, made_nll, batch))
-        pytorch = torch_case(torch_train(net, made_nll, (x,), 100), s.made_torch, 5, 10)
+                    torch_loss(net, binary_nll, batch))
+        pytorch = torch_case(torch_train(net, binary_nll, (x,), 100), s.made_torch, 5, 10)
     # forward 2B sum(in * out); backward the same for the weights' gradients, and again for
     # the gradients of each layer's input but the first's (the data need none)
     pairs = list(itertools.pairwise(sizes))
@@ -367,6 +373,26 @@ def made_row(hidden: tuple[int, ...], x: np.ndarray, s: Settings) -> Row:
     name = f"MADE {'-'.join(map(str, sizes))}, binary images, batch 100"
     return Row(Case(name, fit_rate(make, made_loss, x, 100, s.made), pytorch, False),
                target=None, flops=float(flops))
+
+
+def nade_row(x: np.ndarray, s: Settings) -> Row:
+    """NADE (H = 500, the paper's) trained by maximum likelihood, batch 100: the library's
+    scan with its written-out backward recurrence against autograd of PyTorch's one pass."""
+
+    def make() -> NADE:
+        return NADE(D, 500, rngs=nnx.Rngs(0))
+
+    pytorch = None
+    if torch is not None:
+        model, batch = make(), x[:100]
+        net = TorchNADE(model)
+        with torch.no_grad():
+            check_close("NADE logits", model.conditionals(batch), net(to_torch(batch)))
+        check_close("NADE loss", train.nll_loss(model, batch),
+                    torch_loss(net, binary_nll, batch))
+        pytorch = torch_case(torch_train(net, binary_nll, (x,), 100), s.nade_torch, 1, 1)
+    rate = fit_rate(make, train.nll_loss, x, 100, s.nade)
+    return Row(Case("NADE 784-500, binary images, batch 100", rate, pytorch, True))
 
 
 # ------------------------------------------------------------------------------ VAE, IWAE
@@ -580,9 +606,17 @@ class TorchNADE(TorchModule):
 
     def __init__(self, nade: NADE) -> None:
         super().__init__()
-        self.w_t = to_torch(nade.weight[...]).T.contiguous()  # (D, H): row i is W_{:, i}
-        self.c, self.v = to_torch(nade.bias[...]), to_torch(nade.out_weight[...])
-        self.b = to_torch(nade.out_bias[...])
+        param = torch.nn.Parameter
+        self.w_t = param(to_torch(nade.weight[...]).T.contiguous())  # (D, H): row i is W_{:, i}
+        self.c, self.v = param(to_torch(nade.bias[...])), param(to_torch(nade.out_weight[...]))
+        self.b = param(to_torch(nade.out_bias[...]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """All D logits in one pass, as the paper and most code write it: the exclusive
+        cumulative sum ``a_i = c + sum_{j < i} x_j W_{:, j}`` as a (batch, D, H) tensor."""
+        inclusive = torch.cumsum(x[:, :-1, None] * self.w_t[:-1], dim=1)  # sums over j <= i
+        a = self.c + torch.nn.functional.pad(inclusive, (0, 0, 1, 0))  # shifted: j < i
+        return (torch.sigmoid(a) * self.v).sum(-1) + self.b
 
     def sample(self, n: int, given: torch.Tensor | None = None) -> torch.Tensor:
         a = self.c.expand(n, -1).clone()
@@ -688,7 +722,7 @@ def fmt(value: float, digits: int = 1) -> str:
     return "n/a" if not math.isfinite(value) else f"{value:,.{digits}f}"
 
 
-GROUPS = ("MLP", "MADE", "VAE", "RealNVP", "PixelCNN", "samplers", "imported", "diffusion")
+GROUPS = ("MLP", "MADE", "NADE", "VAE", "RealNVP", "PixelCNN", "samplers", "imported", "diffusion")
 """The table's row groups, in order (``--only`` picks some)."""
 
 
@@ -738,6 +772,7 @@ def main() -> None:
         builders: list[tuple[str, Callable[[], list[Row]]]] = [
             ("MLP", lambda: [mlp_row(s)]),
             ("MADE", lambda: [made_row((500,), x, s), made_row((500, 500), x, s)]),
+            ("NADE", lambda: [nade_row(x, s)]),
             ("VAE", lambda: [vae_row(None, x, s.vae, s.vae_torch),
                              vae_row(5, x, s.iwae5, s.iwae5), vae_row(50, x, s.iwae50, s.iwae50)]),
             ("RealNVP", lambda: [realnvp_row(8, s), realnvp_row(16, s)]),
