@@ -14,8 +14,8 @@ Sharing also makes the pass cheap: :math:`a_{i+1} = a_i + W_{:, i}\, x_i`, so th
 pre-activations of all ``D`` conditionals are one EXCLUSIVE cumulative sum over the dimensions
 (:func:`nade_preactivations`), :math:`O(HD)` work per example. :func:`nade_logits` runs that
 recurrence as a ``lax.scan`` and writes its gradient out as the backward recurrence
-(:func:`nade_logits` says how): it never forms the ``(batch, D, H)`` tensor of the
-cumulative sum, and a training step is about ten times faster on a CPU.
+(:func:`nade_logits` says how): on a CPU it never forms the ``(batch, D, H)`` tensor of
+the cumulative sum, and a training step is about ten times faster.
 
 :class:`NADE` subclasses :class:`dgm_lib.autoregressive.AutoregressiveBernoulli`: it writes
 ``conditionals(x)`` (the logits :math:`\ell`) and inherits ``log_prob(x)`` (nats) and
@@ -89,12 +89,15 @@ def nade_logits(weight: Array, bias: Array, out_weight: Array, out_bias: Array, 
     .. math:: \ell_i = b_i + V_i^\top \sigma\Bigl(c + \sum_{j < i} W_{:, j}\, x_j\Bigr),
               \qquad p(x_i = 1 \mid x_{<i}) = \sigma(\ell_i).
 
-    Computed as the recurrence :math:`a_{i+1} = a_i + W_{:, i}\, x_i`, one ``lax.scan`` step
-    per dimension carrying the ``(batch, H)`` pre-activation, with a written-out reverse-mode
-    gradient (the backward recurrence: reverse-mode autodiff of the scan would store all
-    ``D`` pre-activations, and of the one-pass cumulative sum it moves ``(batch, D, H)``
-    tensors, 10x slower). Reverse mode (``jax.grad``, ``jax.vjp``) works in every argument,
-    ``x`` included; forward mode (``jax.jvp``) is not defined.
+    On a CPU, computed as the recurrence :math:`a_{i+1} = a_i + W_{:, i}\, x_i`, one
+    ``lax.scan`` step per dimension carrying the ``(batch, H)`` pre-activation, with a
+    written-out reverse-mode gradient (the backward recurrence: reverse-mode autodiff of the
+    scan would store all ``D`` pre-activations, and of the one-pass cumulative sum it moves
+    ``(batch, D, H)`` tensors, 10x slower there). On an accelerator, where ``D`` sequential
+    steps cost more than the big tensor, as the one-pass cumulative sum
+    (:func:`nade_preactivations`); ``lax.platform_dependent`` picks where the program runs.
+    Reverse mode (``jax.grad``, ``jax.vjp``) works in every argument, ``x`` included;
+    forward mode (``jax.jvp``) is not defined.
 
     Args:
         weight: :math:`W`, float32 of shape ``(H, D)`` (input to hidden, shared).
@@ -181,9 +184,24 @@ def _nade_scan_bwd(residuals: tuple[Array, ...], g: Array) -> tuple[Array, ...]:
 _nade_scan.defvjp(_nade_scan_fwd, _nade_scan_bwd)
 
 
+def _nade_one_pass(weight: Array, bias: Array, out_weight: Array, out_bias: Array,
+                   x: Array) -> Array:
+    """The logits from the one-pass cumulative sum, a ``(batch, D, H)`` tensor: parallel over
+    ``D``, which an accelerator runs faster than ``D`` sequential steps."""
+    hidden = jax.nn.sigmoid(_nade_preactivations(weight, bias, x))
+    return out_bias + jnp.einsum("bdh,dh->bd", hidden, out_weight)
+
+
+def _nade_recurrence(weight: Array, bias: Array, out_weight: Array, out_bias: Array,
+                     x: Array) -> Array:
+    return _nade_scan(weight.T, bias, out_weight, out_bias, x)
+
+
 @jax.jit
 def _nade_logits(weight: Array, bias: Array, out_weight: Array, out_bias: Array, x: Array) -> Array:
-    return _nade_scan(weight.T, bias, out_weight, out_bias, x)
+    # Chosen where the program runs: the scan on a CPU, the one pass on an accelerator.
+    return lax.platform_dependent(weight, bias, out_weight, out_bias, x,
+                                  cpu=_nade_recurrence, default=_nade_one_pass)
 
 
 class NADE(AutoregressiveBernoulli):

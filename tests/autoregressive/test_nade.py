@@ -13,12 +13,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 from flax import nnx
 from support.bad_calls import assert_raises_naming, bad_calls
 from support.binary_oracles import chi_square_p_value
 
 from dgm_lib import train
 from dgm_lib.autoregressive import NADE, nade_logits, nade_preactivations
+from dgm_lib.autoregressive.nade import _nade_one_pass
 from dgm_lib.background.parameter_counts import neural_conditionals
 from dgm_lib.enumeration import all_binary_vectors
 from dgm_lib.train import nll_loss
@@ -50,6 +52,9 @@ def test_nade_logits_equal_one_network_per_conditional_with_shared_weights() -> 
             hidden = 1.0 / (1.0 + np.exp(-(c + w[:, :i] @ row[:i])))
             want[n, i] = b[i] + v[i] @ hidden
     np.testing.assert_allclose(model.conditionals(x), want, rtol=1e-5, atol=1e-5)
+    params = (model.weight[...], model.bias[...], model.out_weight[...], model.out_bias[...])
+    # the accelerators' branch (platform_dependent runs the scan on a CPU): the same logits
+    np.testing.assert_allclose(_nade_one_pass(*params, x), want, rtol=1e-5, atol=1e-5)
     pre = np.asarray(nade_preactivations(model.weight[...], model.bias[...], x))
     np.testing.assert_allclose(pre[:, 0, :], np.broadcast_to(c, (len(x), h)), rtol=1e-6)
 
@@ -79,6 +84,21 @@ def test_the_written_out_gradient_equals_autodiff_of_the_cumulative_sum_in_every
         assert scale > 0.1, name
         np.testing.assert_allclose(got, ref, rtol=0, atol=2e-5 * scale, err_msg=name)
     np.testing.assert_allclose(nade_logits(w, c, v, b, x), one_pass(w, c, v, b, x), atol=2e-5)
+
+
+def test_on_a_cpu_the_compiled_gradient_holds_no_batch_by_d_by_h_tensor() -> None:
+    """platform_dependent must resolve to the recurrence here: neither branch's (batch, D, H)
+    tensor (the one-pass form's, or zeros standing in for its residuals) may survive XLA."""
+    if jax.default_backend() != "cpu":
+        pytest.skip("the recurrence is the CPU branch")
+    n, d, h = 7, 11, 13
+    args = (jnp.ones((h, d)), jnp.ones(h), jnp.ones((d, h)), jnp.ones(d))
+    x = jnp.ones((n, d))
+    grad = jax.jit(jax.grad(lambda *p: jnp.sum(nade_logits(*p, x)), argnums=range(4)))
+    program = grad.lower(*args).compile().as_text()
+    assert f"f32[{n},{d},{h}]" not in program and f"f32[{n},{h},{d}]" not in program
+    one_pass = jax.jit(jax.grad(lambda *p: jnp.sum(_nade_one_pass(*p, x)), argnums=range(4)))
+    assert f"f32[{n},{h},{d}]" in one_pass.lower(*args).compile().as_text()  # the test can fail
 
 
 def test_nade_has_2hd_plus_h_plus_d_parameters_and_never_uses_the_last_column() -> None:
