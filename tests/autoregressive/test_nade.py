@@ -61,8 +61,9 @@ def test_nade_logits_equal_one_network_per_conditional_with_shared_weights() -> 
 
 def test_the_written_out_gradient_equals_autodiff_of_the_cumulative_sum_in_every_argument() -> None:
     """nade_logits' backward recurrence (a_i recovered by subtraction) against reverse-mode
-    autodiff of the one-pass form ``b + sigma(nade_preactivations) . V``, for a loss that
-    weights every logit differently, at real-valued x (so d/dx is exercised)."""
+    autodiff of the one-pass form ``b + sigma(nade_preactivations) . V`` (the accelerators'
+    branch, checked against the float64 loop above), for a loss that weights every logit
+    differently, at real-valued x (so d/dx is exercised)."""
     d, h, n = 40, 24, 9
     rng = np.random.default_rng(5)
     w, c, v, b = (jnp.asarray(rng.standard_normal(s), jnp.float32)
@@ -70,20 +71,18 @@ def test_the_written_out_gradient_equals_autodiff_of_the_cumulative_sum_in_every
     x = jnp.asarray(rng.standard_normal((n, d)), jnp.float32)
     weights = jnp.asarray(rng.standard_normal((n, d)), jnp.float32)
 
-    def one_pass(w, c, v, b, x):
-        return b + jnp.einsum("bdh,dh->bd", jax.nn.sigmoid(nade_preactivations(w, c, x)), v)
-
     def loss(logits_fn):
         return lambda *args: jnp.sum(weights * jnp.sin(logits_fn(*args)))
 
     ours = jax.grad(loss(nade_logits), argnums=range(5))(w, c, v, b, x)
-    want = jax.grad(loss(one_pass), argnums=range(5))(w, c, v, b, x)
+    want = jax.grad(loss(_nade_one_pass), argnums=range(5))(w, c, v, b, x)
     names = ("weight", "bias", "out_weight", "out_bias", "x")
     for name, got, ref in zip(names, ours, want, strict=True):
         scale = float(jnp.max(jnp.abs(ref)))
         assert scale > 0.1, name
         np.testing.assert_allclose(got, ref, rtol=0, atol=2e-5 * scale, err_msg=name)
-    np.testing.assert_allclose(nade_logits(w, c, v, b, x), one_pass(w, c, v, b, x), atol=2e-5)
+    np.testing.assert_allclose(nade_logits(w, c, v, b, x), _nade_one_pass(w, c, v, b, x),
+                               atol=2e-5)
 
 
 def test_on_a_cpu_the_compiled_gradient_holds_no_batch_by_d_by_h_tensor() -> None:
