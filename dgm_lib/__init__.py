@@ -3,7 +3,8 @@
 A shared foundation at the top: ``probability`` (densities, samplers, KLs), ``estimators``
 (Monte Carlo with error bars), ``checks``, ``masks`` (MADE degrees and masks), ``nn`` (one MLP,
 initialisers, ``Frozen``), ``enumeration``, ``empirical``, ``data``, ``toy2d``, ``train`` (one
-``fit`` loop, one ``nll_loss``), ``structural_key`` (what lets ``fit`` compile once per
+``fit`` loop, one ``nll_loss``), ``parallel`` (the batch split over every local device),
+``structural_key`` (what lets ``fit`` compile once per
 process), ``metrics``, ``plot``, ``budgets``, ``book`` (what a chapter
 runs first, its timer, its compiled model methods), ``results`` (each chapter's record for the
 results page), ``files`` (atomic writes), ``samplers`` (scanned Markov chains:
@@ -38,6 +39,7 @@ from . import (
     masks,
     metrics,
     nn,
+    parallel,
     plot,
     probability,
     results,
@@ -75,6 +77,7 @@ __all__ = [
     "masks",
     "metrics",
     "nn",
+    "parallel",
     "pick",
     "plot",
     "probability",

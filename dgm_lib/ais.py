@@ -37,6 +37,7 @@ from .checks import (
     check_positive_int,
 )
 from .estimators import Estimate, effective_sample_size, log_importance_estimate
+from .parallel import shard_leading
 from .samplers import check_states
 
 __all__ = ["AISResult", "ais", "check_betas", "sigmoid_schedule"]
@@ -184,6 +185,6 @@ def ais(
     check_callable(where, "log_density_fn", log_density_fn, "a callable (x, beta) -> (n,)")
     check_callable(where, "transition", transition, "a callable (key, x, beta) -> x")
     betas = check_betas(where, betas)
-    log_w, final = _ais_log_weights(key, x0, log_density_fn, transition, betas)
+    log_w, final = _ais_log_weights(key, shard_leading(x0), log_density_fn, transition, betas)
     log_w = log_w + log_z0
     return AISResult(log_w, log_importance_estimate(log_w), effective_sample_size(log_w), final)

@@ -6,7 +6,8 @@ the law of :math:`x_s` tends to :math:`p`. Each sampler here is a pure function 
 initial state of ``num_chains`` chains (shape ``(num_chains, ...)``) and a model function (a
 score or an unnormalised log-density), written as one ``lax.scan`` over the steps, so a chain of
 thousands of steps compiles once and runs without Python in the loop. Step ``s`` gets the key
-``jax.random.fold_in(key, s)``.
+``jax.random.fold_in(key, s)``. On several devices the chains are split over them
+(:mod:`dgm_lib.parallel`).
 
 - :func:`run_chain` runs any transition ``(key, x) -> (x', accept)`` (Gibbs sweeps of an RBM or
   an Ising model, a Langevin step, a Metropolis step) and records states along the way.
@@ -44,6 +45,7 @@ from .checks import (
     check_positive_float,
     check_positive_int,
 )
+from .parallel import shard_leading
 
 __all__ = [
     "NOISE_CHUNK_BYTES",
@@ -227,7 +229,7 @@ def run_chain(
     x0 = check_states(where, x0, kind="number")
     num_steps = check_positive_int(where, "num_steps", num_steps)
     num_recorded = _check_num_recorded(where, num_steps, num_recorded)
-    return _run_chain(key, transition, x0, num_steps, num_recorded)
+    return _run_chain(key, transition, shard_leading(x0), num_steps, num_recorded)
 
 
 def langevin_proposal(key: Array, x: Array, score: Array, step_size: float) -> Array:
@@ -349,7 +351,7 @@ def ula(
         num_steps, num_recorded,
     )
     transition = _ula_transition(score_fn, step_size, _check_bounds("ula", bounds))
-    return _run_chain(key, transition, x0, num_steps, num_recorded)
+    return _run_chain(key, transition, shard_leading(x0), num_steps, num_recorded)
 
 
 def _log_proposal(to: Array, mean: Array, step_size: float) -> Array:
@@ -433,7 +435,7 @@ def mala(
         step_size, num_steps, num_recorded,
     )
     transition = _mala_transition(log_density_fn, step_size)
-    return _run_chain(key, transition, x0, num_steps, num_recorded)
+    return _run_chain(key, transition, shard_leading(x0), num_steps, num_recorded)
 
 
 def check_noise_levels(where: str, sigmas: Array) -> Array:
@@ -511,6 +513,7 @@ def annealed_langevin(
         step_size, steps_per_level, 0,
     )
     sigmas = check_noise_levels(where, sigmas)
+    x0 = shard_leading(x0)
     return _annealed_langevin(key, score_fn, x0, sigmas, step_size, steps_per_level, denoise)
 
 

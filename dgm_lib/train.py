@@ -52,10 +52,12 @@ import numpy as np
 import optax
 from flax import nnx
 from jax import lax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
 from .checks import check_array, check_key, check_positive_int
 from .nn import host_rng
+from .parallel import batch_mesh, replicate, shard_batch
 from .structural_key import structural_key
 
 __all__ = [
@@ -239,24 +241,26 @@ _PROGRAMS: OrderedDict[Hashable, _Program] = OrderedDict()
 _MAX_PROGRAMS = 64  # least recently used programs beyond this are dropped
 
 
-def _program(graphdef: Any, players: list[Player], data_free: bool) -> _Program:
-    """The dispatch for this model structure, these players and this kind of data: the one
-    made by an earlier ``fit`` whose graph, losses and optimizers have the same structural
-    key (:mod:`dgm_lib.structural_key`), else a new one. Array shapes are ``jax.jit``'s part:
-    a program is traced once per shape of the parameters, data and batch."""
+def _program(graphdef: Any, players: list[Player], data_free: bool, mesh: Mesh | None
+             ) -> _Program:
+    """The dispatch for this model structure, these players, this kind of data and this mesh
+    of devices: the one made by an earlier ``fit`` whose graph, losses and optimizers have the
+    same structural key (:mod:`dgm_lib.structural_key`), else a new one. Array shapes are
+    ``jax.jit``'s part: a program is traced once per shape of the parameters, data and batch."""
     key = structural_key((players, data_free))
     if key is None:  # a loss that reaches a module or a large array: compile afresh
-        return _make_program(graphdef, players, data_free)
-    key = (graphdef, key)
+        return _make_program(graphdef, players, data_free, mesh)
+    key = (graphdef, key, mesh)
     if key not in _PROGRAMS:
-        _PROGRAMS[key] = _make_program(graphdef, players, data_free)
+        _PROGRAMS[key] = _make_program(graphdef, players, data_free, mesh)
         while len(_PROGRAMS) > _MAX_PROGRAMS:
             _PROGRAMS.popitem(last=False)
     _PROGRAMS.move_to_end(key)
     return _PROGRAMS[key]
 
 
-def _make_program(graphdef: Any, players: list[Player], data_free: bool) -> _Program:
+def _make_program(graphdef: Any, players: list[Player], data_free: bool, mesh: Mesh | None
+                  ) -> _Program:
     r"""The jitted dispatch ``(leaves, data, start, count, loss_key, idx) -> (leaves, losses,
     goods, finite)`` for each ``treedef`` of the carry: training steps ``start, ..., start +
     count - 1`` in one ``lax.fori_loop`` (a dynamic trip count, so a short last dispatch is the
@@ -270,6 +274,10 @@ def _make_program(graphdef: Any, players: list[Player], data_free: bool) -> _Pro
     variables are finite at the end. Nothing is checked per step beyond the loss: a
     non-finite gradient reaches the parameters, and the dispatch is then replayed a step at a
     time from its start (:func:`fit`), so the guard costs nothing in a healthy run.
+
+    On several devices (``mesh`` not None, :mod:`dgm_lib.parallel`) each batch is split over
+    the mesh's ``batch`` axis and everything the dispatch returns is replicated on all of its
+    devices, so the next dispatch takes it as it is and the program compiles once.
     """
     slots = [(j, r) for j, p in enumerate(players) for r in range(p.repeats)]
     program = _Program()
@@ -304,7 +312,8 @@ def _make_program(graphdef: Any, players: list[Player], data_free: bool) -> _Pro
             step_losses = [jnp.float32(0.0)] * len(players)
             step_goods = []
             for slot, (j, _) in enumerate(slots):
-                batch = None if data_free else jax.tree.map(lambda a, r=idx[i, slot]: a[r], data)
+                batch = None if data_free else shard_batch(
+                    jax.tree.map(lambda a, r=idx[i, slot]: a[r], data), mesh)
                 k = jax.random.fold_in(loss_key, s * len(slots) + slot)
                 carry, loss = player_step(j, carry, batch, k)
                 step_losses[j] = step_losses[j] + loss / players[j].repeats
@@ -319,7 +328,8 @@ def _make_program(graphdef: Any, players: list[Player], data_free: bool) -> _Pro
         finite = jnp.stack([_float_leaves_finite(p) & rest_ok for p in carry[0]])
         return jax.tree.leaves(carry), losses, goods, finite
 
-    program.make = lambda treedef: jax.jit(functools.partial(run_dispatch, treedef))
+    placed = {} if mesh is None else {"out_shardings": NamedSharding(mesh, PartitionSpec())}
+    program.make = lambda treedef: jax.jit(functools.partial(run_dispatch, treedef), **placed)
     return program
 
 
@@ -401,11 +411,13 @@ def fit(
     slots = [(j, r) for j, p in enumerate(players) for r in range(p.repeats)]
     order_key, loss_key = jax.random.split(key)
     order = None if data is None else _BatchOrder(order_key, n, batch_size)
-    program = _program(graphdef, players, data is None)
+    mesh = batch_mesh(1 if data is None else batch_size)
+    program = _program(graphdef, players, data is None, mesh)
     traces_before = program.traces
     opt_states = [p.optimizer.init(q) for p, q in zip(players, params, strict=True)]
     # The carry travels as a flat list of arrays: flattening nnx.State at every call costs.
     leaves, treedef = jax.tree.flatten((params, rest, opt_states))
+    leaves, data = replicate((leaves, data), mesh)
     dispatch = program.dispatch(treedef)
     history = np.full((steps, len(players)), np.nan, dtype=np.float32)
     width = 1 if data is None else batch_size
@@ -493,7 +505,8 @@ def evaluate(
     for the held-out NLL in nats. ``data`` is one array ``(N, ...)`` or a pytree of arrays
     sharing ``N``. Batches have a fixed size (``min(batch_size, N)``) so one compilation
     serves all; the last batch is padded by repeating an example and the padding is masked
-    out, so every example counts exactly once. Per-batch sums are added in float64.
+    out, so every example counts exactly once. Per-batch sums are added in float64. On
+    several devices each batch is split over them (:mod:`dgm_lib.parallel`).
     """
     where = "evaluate"
     data, n = _check_data(where, data)
@@ -502,12 +515,14 @@ def evaluate(
         key = check_key(where, key)
     graphdef, state = nnx.split(model)
     n_batches = -(-n // batch_size)
+    mesh = batch_mesh(batch_size)
+    state, data = replicate((state, data), mesh)
 
     @jax.jit
     def batch_sums(state: nnx.State, data: Data, key: jax.Array | None) -> jax.Array:
         def batch_sum(i: jax.Array) -> jax.Array:
             idx = i * batch_size + jnp.arange(batch_size)
-            batch = jax.tree.map(lambda a: a[jnp.minimum(idx, n - 1)], data)
+            batch = shard_batch(jax.tree.map(lambda a: a[jnp.minimum(idx, n - 1)], data), mesh)
             m = nnx.merge(graphdef, state, copy=True)
             vals = fn(m, batch) if key is None else fn(m, batch, jax.random.fold_in(key, i))
             if jnp.shape(vals) != (batch_size,):

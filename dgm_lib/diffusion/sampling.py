@@ -43,6 +43,7 @@ from ..checks import (
     check_positive_float,
     check_positive_int,
 )
+from ..parallel import shard_leading
 from .elbo import EpsFn, Variance, check_variance
 from .process import posterior, predict_x0
 from .schedule import Schedule
@@ -85,7 +86,7 @@ def ancestral_sample(key: Array, eps_fn: EpsFn, schedule: Schedule, x_T: Array, 
     where = "ancestral_sample"
     x_T, clip = _check(where, key, eps_fn, x_T, clip)
     check_variance(where, variance)
-    return _ancestral(key, eps_fn, schedule, x_T, variance, clip, tuple(args))
+    return _ancestral(key, eps_fn, schedule, shard_leading(x_T), variance, clip, tuple(args))
 
 
 @partial(jax.jit, static_argnames=("eps_fn", "schedule", "variance", "clip"))
@@ -143,8 +144,8 @@ def ddim_sample(key: Array, eps_fn: EpsFn, schedule: Schedule, x_T: Array, *,
         raise ValueError(f"{where}: argument 'eta' must be >= 0 (0 deterministic, 1 ancestral); "
                          f"got {eta}")
     times = timesteps(schedule, num_steps)
-    return _ddim(key, eps_fn, schedule, x_T, jnp.asarray(times), jnp.float32(eta), clip,
-                 tuple(args))
+    return _ddim(key, eps_fn, schedule, shard_leading(x_T), jnp.asarray(times), jnp.float32(eta),
+                 clip, tuple(args))
 
 
 @partial(jax.jit, static_argnames=("eps_fn", "schedule", "clip"))
@@ -172,7 +173,7 @@ def ddim_encode(eps_fn: EpsFn, schedule: Schedule, x0: Array, *, num_steps: int,
     ``num_steps`` grows."""
     x0, _ = _check("ddim_encode", None, eps_fn, x0, None)
     times = jnp.asarray(timesteps(schedule, num_steps)[::-1].copy())
-    return _encode(eps_fn, schedule, x0, times, tuple(args))
+    return _encode(eps_fn, schedule, shard_leading(x0), times, tuple(args))
 
 
 @partial(jax.jit, static_argnames=("eps_fn", "schedule"))

@@ -28,6 +28,7 @@ from jax import Array
 
 from ..checks import check_array, check_batch, check_callable, check_positive_float
 from ..divergence import exact_divergence, hutchinson_divergence
+from ..parallel import shard_leading
 from .sampling import TimeScoreFn, reverse_drift, solve_ode
 from .sde import SDE, check_t_min, prior_log_prob
 
@@ -72,7 +73,7 @@ def probability_flow_log_prob(
     t_min = check_t_min(where, t_min)
     rtol = check_positive_float(where, "rtol", rtol)
     atol = check_positive_float(where, "atol", atol)
-    return _probability_flow_log_prob(sde, score_fn, x, probes, t_min, rtol, atol,
+    return _probability_flow_log_prob(sde, score_fn, shard_leading(x), probes, t_min, rtol, atol,
                                       prior_log_prob_fn)
 
 

@@ -56,6 +56,7 @@ from ..checks import (
     check_positive_float,
     check_positive_int,
 )
+from ..parallel import shard_leading
 from .sde import SDE, check_t_min
 
 __all__ = [
@@ -190,6 +191,7 @@ def euler_maruyama(
     where = "euler_maruyama"
     x_T, t_min, observed, mask = _check_sampler(where, key, score_fn, x_T, t_min, observed, mask)
     num_steps = check_positive_int(where, "num_steps", num_steps)
+    x_T, observed, mask = shard_leading((x_T, observed, mask))
     return _run_reverse(key, sde, score_fn, x_T, num_steps, t_min, observed, mask, None, 0)
 
 
@@ -218,6 +220,7 @@ def predictor_corrector(
     num_steps = check_positive_int(where, "num_steps", num_steps)
     snr = check_positive_float(where, "snr", snr)
     corrector_steps = check_positive_int(where, "corrector_steps", corrector_steps)
+    x_T, observed, mask = shard_leading((x_T, observed, mask))
     return _run_reverse(key, sde, score_fn, x_T, num_steps, t_min, observed, mask, snr,
                         corrector_steps)
 
@@ -227,14 +230,15 @@ def solve_ode(
     rtol: float, atol: float, max_steps: int = 4096,
 ) -> tuple[object, Array]:
     """Solve :math:`dy/dt = \\text{field}(t, y)` from ``t0`` to ``t1`` with diffrax's Tsit5 and
-    a PID step-size controller; returns the state at ``t1`` (a pytree like ``y0``) and the
-    number of accepted steps."""
+    a PID step-size controller; returns the state at ``t1`` (a pytree like ``y0``, split over
+    the devices like a batch, :mod:`dgm_lib.parallel`) and the number of accepted steps."""
     solution = diffrax.diffeqsolve(
         diffrax.ODETerm(lambda t, y, args: field(t, y)), diffrax.Tsit5(), t0=t0, t1=t1,
         dt0=(t1 - t0) / 64, y0=y0, saveat=diffrax.SaveAt(t1=True),
         stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol), max_steps=max_steps,
     )
-    return jax.tree.map(lambda a: a[0], solution.ys), solution.stats["num_accepted_steps"]
+    final = shard_leading(jax.tree.map(lambda a: a[0], solution.ys))
+    return final, solution.stats["num_accepted_steps"]
 
 
 def probability_flow_ode(
@@ -256,7 +260,7 @@ def probability_flow_ode(
     rtol = check_positive_float(where, "rtol", rtol)
     atol = check_positive_float(where, "atol", atol)
 
-    return _probability_flow_ode(sde, score_fn, x_T, t_min, rtol, atol)
+    return _probability_flow_ode(sde, score_fn, shard_leading(x_T), t_min, rtol, atol)
 
 
 @partial(jax.jit, static_argnames=("sde", "score_fn", "t_min", "rtol", "atol"))

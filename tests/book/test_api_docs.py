@@ -30,6 +30,8 @@ FOUNDATION = [
     "masks",
     "nn",
     "train",
+    "parallel",
+    "structural_key",
     "enumeration",
     "empirical",
     "data",
@@ -114,6 +116,12 @@ def test_public_names_have_docstrings(module_name: str) -> None:
 def test_module_has_docstring(module_name: str) -> None:
     module = importlib.import_module(module_name)
     assert (module.__doc__ or "").strip(), f"{module_name}: no module docstring"
+
+
+def test_the_lists_above_name_every_module_of_the_package() -> None:
+    package = importlib.import_module("dgm_lib")
+    found = {f"dgm_lib.{m.name}" for m in pkgutil.iter_modules(package.__path__)}
+    assert found == set(MODULES), f"add to FOUNDATION or SUBPACKAGES: {sorted(found - set(MODULES))}"
 
 
 def test_reference_documents_every_module() -> None:
