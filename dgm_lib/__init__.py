@@ -3,7 +3,8 @@
 A shared foundation at the top: ``probability`` (densities, samplers, KLs), ``estimators``
 (Monte Carlo with error bars), ``checks``, ``masks`` (MADE degrees and masks), ``nn`` (one MLP,
 initialisers, ``Frozen``), ``enumeration``, ``empirical``, ``data``, ``toy2d``, ``train`` (one
-``fit`` loop, one ``nll_loss``), ``parallel`` (the batch split over every local device),
+``fit`` loop, one ``nll_loss``), ``checkpoints`` (``fit`` resumes where it stopped),
+``parallel`` (the batch split over every local device),
 ``structural_key`` (what lets ``fit`` compile once per
 process), ``metrics``, ``plot``, ``budgets``, ``book`` (what a chapter
 runs first, its timer, its compiled model methods), ``results`` (each chapter's record for the
@@ -24,6 +25,7 @@ from . import (
     background,
     book,
     budgets,
+    checkpoints,
     checks,
     data,
     diffusion,
@@ -61,6 +63,7 @@ __all__ = [
     "book",
     "budget",
     "budgets",
+    "checkpoints",
     "checks",
     "data",
     "diffusion",

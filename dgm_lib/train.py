@@ -41,6 +41,8 @@ device a permutation is a sort, which on a CPU costs as much as dozens of small 
 from __future__ import annotations
 
 import functools
+import os
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
@@ -55,6 +57,7 @@ from jax import lax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
+from . import checkpoints
 from .checks import check_array, check_key, check_positive_int
 from .nn import host_rng
 from .parallel import batch_mesh, replicate, shard_batch
@@ -136,11 +139,15 @@ class FitResult:
             ``(steps,)`` for one loss; ``(steps, num_players)`` for players, each entry the mean
             over that player's repeats within the step.
         traces: how often the step was traced and compiled during this call: 1 for a first
-            run, 0 when an earlier ``fit`` in the process compiled the same program.
+            run, 0 when an earlier ``fit`` in the process compiled the same program (or when a
+            checkpoint held the finished run).
+        start: the step this call began at: 0, or the step its checkpoint had reached
+            (:mod:`dgm_lib.checkpoints`); ``losses`` covers every step either way.
     """
 
     losses: np.ndarray
     traces: int
+    start: int = 0
 
 
 def _check_data(where: str, data: Data) -> tuple[Data, int]:
@@ -186,6 +193,15 @@ class _BatchOrder:
             self._rows = np.concatenate([self._rows, epoch])
         rows, self._rows = self._rows[:count], self._rows[count:]
         return rows
+
+    def state(self) -> dict[str, Any]:
+        """The generator's state and the batches drawn but not taken (for a checkpoint)."""
+        return {"rng": self._rng.bit_generator.state, "rows": self._rows.copy()}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Go on from a :meth:`state`."""
+        self._rng.bit_generator.state = state["rng"]
+        self._rows = np.asarray(state["rows"], np.int32).reshape(-1, self._batch_size)
 
 
 def _check_players(where: str, loss_fn: Any, optimizer: Any) -> tuple[list[Player], bool]:
@@ -344,6 +360,7 @@ def fit(
     optimizer: optax.GradientTransformation | None = None,
     steps_per_dispatch: int = 100,
     progress: bool = True,
+    checkpoint: str | os.PathLike[str] | None = None,
 ) -> FitResult:
     """Minimise ``loss_fn`` over the ``nnx.Param`` leaves of ``model``, updating it IN PLACE.
 
@@ -376,14 +393,21 @@ def fit(
         check for non-finite values run once per dispatch. The last dispatch is the same
         program with fewer steps, so the step compiles once.
       progress: show a tqdm progress bar with the mean loss of the last dispatch.
+      checkpoint: a file to checkpoint the run in (:mod:`dgm_lib.checkpoints`), written
+        atomically after a dispatch at most every ``checkpoints.SAVE_SECONDS`` and when the
+        run ends. If it exists and is this run's, the run resumes from it and ends with what
+        an uninterrupted run ends with; a finished run returns at once. Default: with
+        ``DGM_CHECKPOINT_DIR`` set, ``fit-<n>.npz`` there for the process's ``n``-th fit;
+        otherwise no checkpoint.
 
     Returns:
-      ``FitResult(losses, traces)``: ``losses`` float32 of shape ``(steps,)`` for one loss or
-      ``(steps, num_players)`` for players.
+      ``FitResult(losses, traces, start)``: ``losses`` float32 of shape ``(steps,)`` for one
+      loss or ``(steps, num_players)`` for players; ``start`` the step a checkpoint resumed.
 
     Raises:
       NonFiniteLossError: at the first step whose loss or gradient is NaN or infinite; the
         model then holds the parameters from before that step.
+      ValueError: the checkpoint is unreadable or of another run (the message says which).
     """
     where = "fit"
     players, single = _check_players(where, loss_fn, optimizer)
@@ -417,9 +441,21 @@ def fit(
     opt_states = [p.optimizer.init(q) for p, q in zip(players, params, strict=True)]
     # The carry travels as a flat list of arrays: flattening nnx.State at every call costs.
     leaves, treedef = jax.tree.flatten((params, rest, opt_states))
+    history = np.full((steps, len(players)), np.nan, dtype=np.float32)
+    path, first = checkpoints.checkpoint_path(checkpoint), 0
+    if path is not None:
+        settings = {"steps": steps, "batch_size": batch_size, "chunk": chunk,
+                    "repeats": [p.repeats for p in players]}
+        run = checkpoints.fingerprint(treedef, leaves, data, key, settings,
+                                      [p.loss_fn for p in players])
+        saved = checkpoints.load(path, run, leaves)
+        if saved is not None:
+            first, leaves = saved.step, [jnp.asarray(x) for x in saved.leaves]
+            history[:first] = saved.history
+            if order is not None:
+                order.restore(saved.order)
     leaves, data = replicate((leaves, data), mesh)
     dispatch = program.dispatch(treedef)
-    history = np.full((steps, len(players)), np.nan, dtype=np.float32)
     width = 1 if data is None else batch_size
 
     def launch(leaves: list, start: int, count: int, idx: np.ndarray) -> tuple:
@@ -466,12 +502,19 @@ def fit(
             idx[:count] = order.take(count * len(slots)).reshape(count, len(slots), width)
         return idx
 
+    def save(step: int, leaves: list, drawn: dict[str, Any] | None) -> None:
+        state = checkpoints.FitState(step, leaves, history[:step], drawn)
+        checkpoints.save(path, run, state)
+
     # While the device runs one dispatch, the host makes the next one's batches and queues
     # it on the (future) result, then checks the first: the device never waits for Python.
-    spans = [(start, min(chunk, steps - start)) for start in range(0, steps, chunk)]
-    with tqdm(total=steps, desc="fit", disable=not progress) as bar:
-        job = launch(leaves, *spans[0], indices(spans[0][1]))
+    spans = [(start, min(chunk, steps - start)) for start in range(first, steps, chunk)]
+    saved_at = time.monotonic()
+    with tqdm(total=steps, initial=first, desc="fit", disable=not progress) as bar:
+        job = launch(leaves, *spans[0], indices(spans[0][1])) if spans else None
         for i, (start, count) in enumerate(spans):
+            # the batch order after this dispatch's batches, before the next one's are drawn
+            drawn = None if path is None or order is None else order.state()
             following = None
             if i + 1 < len(spans):
                 after, (next_start, next_count) = job[-1][0], spans[i + 1]
@@ -482,11 +525,16 @@ def fit(
             bar.update(count)
             if progress:
                 bar.set_postfix(loss=f"{history[start : start + count].mean():.4g}")
+            due = i + 1 == len(spans) or time.monotonic() - saved_at >= checkpoints.SAVE_SECONDS
+            if path is not None and due:
+                save(start + count, leaves, drawn)
+                saved_at = time.monotonic()
             job = following
     params, rest, _ = jax.tree.unflatten(treedef, leaves)
     nnx.update(model, *params, rest)
     traces = program.traces - traces_before
-    return FitResult(losses=history[:, 0] if single else history, traces=traces)
+    losses = history[:, 0] if single else history
+    return FitResult(losses=losses, traces=traces, start=first)
 
 
 def evaluate(

@@ -30,6 +30,7 @@ FOUNDATION = [
     "masks",
     "nn",
     "train",
+    "checkpoints",
     "parallel",
     "structural_key",
     "enumeration",
