@@ -105,13 +105,21 @@ def training_cell(row: Row, record: Record) -> str:
     return "; ".join(parts)
 
 
-def source_cell(row: Row, record: Record, this_build: bool) -> str:
+def source_cell(row: Row, record: Record, this_build: bool, build_commit: str | None) -> str:
+    """Who made the row: a paper, this build, or a recorded run with its provenance, warned
+    about when its commit is not this build's, and when some of its fits resumed from
+    checkpoints (their training times then cover only the last session)."""
     if row.source == "paper":
         return f"{{cite}}`{row.cite}`"
     if this_build:
         return "this build"
     h = record.header
-    return f"recorded run ({h.get('devices')}, {h.get('date')}, commit {h.get('commit')})"
+    cell = f"recorded run ({h.get('devices')}, {h.get('date')}, commit {h.get('commit')})"
+    if build_commit is not None and h.get("commit") != build_commit:
+        cell += f" **from another commit than this build's ({build_commit})**"
+    if h.get("resumed_fits"):
+        cell += f"; {h['resumed_fits']} fits resumed from checkpoints, timed from the resume"
+    return cell
 
 
 def metric_columns(rows: Iterable[Row]) -> list[str]:
@@ -126,8 +134,10 @@ def thumbnail_cell(row: Row, record: Record, page_dir: Path) -> str:
     return f"![samples of {row.model}]({Path(path).as_posix()})"
 
 
-def tables(entries: list[tuple[Row, Record, bool]], page_dir: Path) -> str:
-    """Markdown: a section and a table per data set, rows in the order given."""
+def tables(entries: list[tuple[Row, Record, bool]], page_dir: Path,
+           build_commits: dict[str, str | None]) -> str:
+    """Markdown: a section and a table per data set, rows in the order given;
+    ``build_commits`` maps a chapter to the commit this build executed it at."""
     groups: dict[str, list[tuple[Row, Record, bool]]] = {}
     for entry in entries:
         groups.setdefault(entry[0].data, []).append(entry)
@@ -145,7 +155,7 @@ def tables(entries: list[tuple[Row, Record, bool]], page_dir: Path) -> str:
             cells = [
                 row.model,
                 f"{{doc}}`{record.chapter}`",
-                source_cell(row, record, this_build),
+                source_cell(row, record, this_build, build_commits.get(record.chapter)),
                 training_cell(row, record),
                 nll_cell(row),
             ]
@@ -187,7 +197,8 @@ def results_markdown(srcdir: Path) -> tuple[str, list[str]]:
     chapters = chapter_sources(srcdir)
     page_dir = srcdir / Path(PAGE).parent
     entries = ordered_entries(chapters, this_build, recorded)
-    return tables(entries, page_dir), missing_models(chapters, this_build)
+    commits = {chapter: r.header.get("commit") for chapter, r in this_build.items()}
+    return tables(entries, page_dir, commits), missing_models(chapters, this_build)
 
 
 def point_kernels_at_records(app: Sphinx) -> None:

@@ -46,6 +46,7 @@ __all__ = [
     "checkpoint_path",
     "fingerprint",
     "load",
+    "resumed_fits",
     "save",
 ]
 
@@ -59,6 +60,7 @@ SAVE_SECONDS = 60.0
 """A run writes its checkpoint after a dispatch at most this often, and always when it ends."""
 
 _CALLS = itertools.count()
+_RESUMED: list[Path] = []
 
 
 @dataclass
@@ -87,6 +89,12 @@ def checkpoint_path(explicit: str | os.PathLike[str] | None) -> Path | None:
         return Path(explicit)
     folder = os.environ.get(CHECKPOINT_ENV, "").strip()
     return Path(folder) / f"fit-{next(_CALLS):03d}.npz" if folder else None
+
+
+def resumed_fits() -> int:
+    """How many fits of this process began from a checkpoint (their measured training times
+    cover only the part run after the resume; a results record says so)."""
+    return len(_RESUMED)
 
 
 def _host(leaf: Any) -> tuple[np.ndarray, str | None]:
@@ -178,4 +186,5 @@ def load(path: Path, run: str, like: Sequence[Any]) -> FitState | None:
         if str(i) in meta["keys"]:
             leaves[i] = jax.random.wrap_key_data(leaves[i], impl=meta["keys"][str(i)])
     order = None if rows is None else {"rng": meta["order"]["rng"], "rows": rows}
+    _RESUMED.append(path)
     return FitState(int(meta["step"]), leaves, history, order)

@@ -14,7 +14,9 @@ folder named by ``DGM_RESULTS_DIR`` (the book's build sets it; elsewhere it defa
 ``dgm_lib.data.cache_dir() / "results"``). Opening a record replaces that chapter's old one,
 and every :meth:`Results.add` rewrites the file atomically, so a reader sees a whole record,
 never a half-written one. Its header says how the chapter ran (budget, devices, library
-versions, commit, date, seconds since the record was opened); each row names its data, its
+versions, commit, date, seconds since the record was opened, and how many fits of the process
+had resumed from a checkpoint, :mod:`dgm_lib.checkpoints`, when the last row was added: their
+training times cover only the last session); each row names its data, its
 training (steps, epochs, seconds), its held-out negative log-likelihood in nats per example
 with what kind of number it is (``exact``: the model's normalised likelihood; ``bound``: an
 upper bound on the NLL such as the negative ELBO; ``estimate``: an importance-sampled,
@@ -46,6 +48,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .book import run_info
+from .checkpoints import resumed_fits
 from .files import atomic_file
 
 __all__ = [
@@ -300,7 +303,8 @@ class Results:
         return row
 
     def _write(self) -> None:
-        header = {**self._header, "seconds": round(time.perf_counter() - self._started, 1)}
+        header = {**self._header, "seconds": round(time.perf_counter() - self._started, 1),
+                  "resumed_fits": resumed_fits()}
         body = {**header, "rows": [row.as_json() for row in self._rows.values()]}
         with atomic_file(self.path, "w") as out:
             json.dump(body, out, indent=1, ensure_ascii=False)

@@ -8,6 +8,7 @@ models in its front matter opens its own record.
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -15,7 +16,7 @@ import results_page as rp
 from book_notebooks import chapter_sources
 from support import ROOT
 
-from dgm_lib import results
+from dgm_lib import checkpoints, results
 
 HEADER = "---\njupytext:\n  formats: md:myst\nkernelspec:\n  name: python3\n{extra}---\n# T\n"
 
@@ -33,6 +34,7 @@ def book(tmp_path, monkeypatch):
     (tmp_path / "chapters" / "results.md").write_text("# Results\n{results-tables}\n")
     monkeypatch.setenv(results.RESULTS_ENV, str(tmp_path / "_generated" / "results"))
     monkeypatch.setenv("DGM_BUDGET", "cpu")
+    monkeypatch.setattr(checkpoints, "_RESUMED", [])  # fits resumed earlier in this process
     return tmp_path
 
 
@@ -80,6 +82,7 @@ def test_tables_group_by_data_and_order_build_recorded_paper(book) -> None:
     assert "FD" in rows[0] and "recall" in rows[0] and "bits/dim" not in rows[0]
     sources = [r.split(" | ")[2] for r in rows[1:]]
     assert sources[0] == "this build" and sources[1].startswith("recorded run (cpu:0")
+    assert "another commit" not in sources[1] and "resumed" not in sources[1]
     assert sources[2] == "{cite}`k2020`" and len(sources) == 3  # recorded papers are not doubled
     assert "≈ 1.00 ± 0.20" in rows[1] and "≤ 0.50" in rows[3]
     assert "budget cpu; 1,000 steps (2.0 epochs); 12 s" in rows[1]
@@ -87,6 +90,25 @@ def test_tables_group_by_data_and_order_build_recorded_paper(book) -> None:
     assert "3.25" in rows[1] and "0.5" in rows[1]
     assert "![samples of model one](../_generated/results/cpu/alpha-model-one-set-a.png)" in rows[1]
     assert "Sample metrics: classifier features, 500 vs 500." in set_a
+
+
+def test_a_recorded_run_says_when_its_commit_is_not_this_builds_and_when_fits_resumed(
+    book,
+) -> None:
+    rec = results.Results("alpha")
+    rec.add("model one", data="d", nll=1.0, nll_kind="exact")
+    built = (book / "_generated" / "results" / "cpu" / "alpha.json").read_text()
+    build_commit = rec._header["commit"]
+    recorded = book / "results" / "gpu"
+    recorded.mkdir(parents=True)
+    (recorded / "alpha.json").write_text(
+        built.replace('"budget": "cpu"', '"budget": "gpu"')
+        .replace(f'"commit": {json.dumps(build_commit)}', '"commit": "0123abc"')
+        .replace('"resumed_fits": 0', '"resumed_fits": 2'))
+    source = _rows(rp.results_markdown(book)[0])[2].split(" | ")[2]
+    assert source.startswith("recorded run (cpu:0") and "commit 0123abc" in source
+    assert f"**from another commit than this build's ({build_commit})**" in source
+    assert "2 fits resumed from checkpoints, timed from the resume" in source
 
 
 def test_records_of_chapters_not_in_the_book_are_left_out(book) -> None:
