@@ -13,10 +13,12 @@ import jax
 
 __all__ = [
     "BUDGETS",
+    "CELL_TIMEOUTS",
     "Budget",
     "accelerators",
     "budget",
     "budget_and_reason",
+    "cell_timeout",
     "pick",
 ]
 
@@ -25,6 +27,11 @@ Budget = Literal["smoke", "cpu", "gpu"]
 
 BUDGETS: tuple[Budget, ...] = ("smoke", "cpu", "gpu")
 """Every budget, from the smallest to the largest."""
+
+CELL_TIMEOUTS: dict[Budget, int | None] = {"smoke": 600, "cpu": 1800, "gpu": None}
+"""Seconds one cell of a chapter may run at each budget, for the book's build and
+``scripts/reproduce.sh``; None: no limit (the ``gpu`` budget trains for hours on some
+chapters). A cell over its limit fails the build rather than hang it."""
 
 T = TypeVar("T")
 """The type of the values :func:`pick` chooses between."""
@@ -58,3 +65,8 @@ def budget() -> Budget:
 def pick(*, smoke: T, cpu: T, gpu: T) -> T:
     """The value for the budget in force: ``steps = pick(smoke=50, cpu=5_000, gpu=100_000)``."""
     return {"smoke": smoke, "cpu": cpu, "gpu": gpu}[budget()]
+
+
+def cell_timeout() -> int | None:
+    """The cell timeout of the budget in force (:data:`CELL_TIMEOUTS`), seconds or None."""
+    return CELL_TIMEOUTS[budget()]

@@ -71,7 +71,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--work-dir", type=Path, default=ROOT / "_generated" / "reproduce",
                         help="checkpoints and the executed notebook, in <dir>/<budget>/<chapter>/")
     parser.add_argument("--timeout", type=int, default=None,
-                        help="seconds a cell may run (default: no limit)")
+                        help="seconds a cell may run (default: the budget's, "
+                        "dgm_lib.budgets.CELL_TIMEOUTS)")
     args = parser.parse_args(argv)
     if args.chapter not in chapters():
         parser.error(f"no chapter {args.chapter!r}; choose one of {', '.join(chapters())}")
@@ -82,7 +83,7 @@ def main(argv: list[str]) -> int:
     args = parse(argv)
     os.environ["DGM_BUDGET"] = args.budget
     sys.path.insert(0, str(ROOT))
-    from dgm_lib.budgets import budget_and_reason
+    from dgm_lib.budgets import CELL_TIMEOUTS, budget_and_reason
     from dgm_lib.checkpoints import CHECKPOINT_ENV
     from dgm_lib.files import atomic_file
     from dgm_lib.results import RESULTS_ENV
@@ -105,7 +106,8 @@ def main(argv: list[str]) -> int:
     from nbclient.exceptions import CellExecutionError
 
     notebook = jupytext.read(ROOT / "chapters" / f"{args.chapter}.md")
-    client = NotebookClient(notebook, timeout=args.timeout, kernel_name="python3",
+    timeout = CELL_TIMEOUTS[budget] if args.timeout is None else args.timeout
+    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(ROOT / "chapters")}})
     started, failed = time.perf_counter(), None
     try:
