@@ -33,7 +33,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 __all__ = ["AXES", "batch_mesh", "replicate", "shard_batch", "shard_leading"]
 
 AXES = ("batch", "replica")
-"""The mesh axes: the batch is split along the first and replicated along the second."""
+"""Names of the mesh's two axes; the batch is split along the first and replicated along the
+second."""
 
 
 def batch_mesh(size: int) -> Mesh | None:
