@@ -28,6 +28,10 @@ Why it is fast (DESIGN section 4; ``benchmarks/fit_overhead.py`` measures it):
    optimizers, so a second ``fit`` of the same model, loss and shapes, even with a new lambda
    or a new ``optax.adam(1e-3)``, does not compile again.
 
+On several local devices each batch is split over them and the rest replicated
+(:mod:`dgm_lib.parallel`); with a checkpoint (:mod:`dgm_lib.checkpoints`) an interrupted run
+resumes and ends where an uninterrupted one would.
+
 Key schedule (fixed, so a plain loop can reproduce a run): ``order_key, loss_key =
 jax.random.split(key)``; ``rng = dgm_lib.nn.host_rng(order_key)`` orders the examples, epoch
 ``e`` in its ``e``-th ``rng.permutation(N)`` cut into ``N // batch_size`` consecutive batches.
