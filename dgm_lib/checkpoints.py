@@ -113,11 +113,11 @@ def _code(fn: Any) -> bytes:
     return name if code is None else name + code.co_code + repr(code.co_consts).encode()
 
 
-def fingerprint(treedef: Any, leaves: Sequence[Any], data: Any, key: jax.Array,
+def fingerprint(key: jax.Array, treedef: Any, leaves: Sequence[Any], data: Any,
                 settings: dict[str, Any], losses: Sequence[Any]) -> str:
-    """The SHA-256 digest (hex) of what fixes a run (module docstring): the carry's structure
-    and initial values, the data, the key, the ``settings`` (steps, batch size, ...) and the
-    losses' names and code."""
+    """The SHA-256 digest (hex) of what fixes a run (module docstring): the run's key, the
+    carry's structure and initial values, the data, the ``settings`` (steps, batch size, ...)
+    and the losses' names and code."""
     digest = hashlib.sha256()
     digest.update(str(treedef).encode())
     for leaf in [*leaves, *jax.tree.leaves(data), key]:

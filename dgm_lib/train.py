@@ -450,7 +450,7 @@ def fit(
     if path is not None:
         settings = {"steps": steps, "batch_size": batch_size, "chunk": chunk,
                     "repeats": [p.repeats for p in players]}
-        run = checkpoints.fingerprint(treedef, leaves, data, key, settings,
+        run = checkpoints.fingerprint(key, treedef, leaves, data, settings,
                                       [p.loss_fn for p in players])
         saved = checkpoints.load(path, run, leaves)
         if saved is not None:

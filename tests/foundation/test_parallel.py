@@ -72,5 +72,5 @@ def test_fit_on_8_devices_compiles_once_and_returns_replicated_parameters(
 ) -> None:
     sharded, _ = runs
     first, again = sharded[f"fit{batch}"]["traces"]
-    assert (first, again) == (1, 0)  # five dispatches, the last shorter: one compilation
+    assert (first, again) == (1, 0)  # three dispatches, the last shorter: one compilation
     assert sharded[f"fit{batch}"]["params"] == [8, True]

@@ -71,13 +71,13 @@ def main() -> None:
 
     for batch in (64, 100):  # 100 = 4 shards of 25 on 8 devices
         model = Regressor(nnx.Rngs(0))
-        run = fit(model, watched_loss, (x, y), key=jax.random.key(1), steps=250,
-                  batch_size=batch, optimizer=optax.adam(3e-3), steps_per_dispatch=60,
+        run = fit(model, watched_loss, (x, y), key=jax.random.key(1), steps=130,
+                  batch_size=batch, optimizer=optax.adam(3e-3), steps_per_dispatch=50,
                   progress=False)
         first, again = (
             fit(Regressor(nnx.Rngs(0)), lambda m, b, k: loss(m, b, k), (x, y),
-                key=jax.random.key(1), steps=250, batch_size=batch, optimizer=optax.adam(3e-3),
-                steps_per_dispatch=60, progress=False)
+                key=jax.random.key(1), steps=130, batch_size=batch, optimizer=optax.adam(3e-3),
+                steps_per_dispatch=50, progress=False)
             for _ in range(2)
         )
         kernel = model.hidden.kernel[...]
