@@ -2,7 +2,7 @@
 # Record a reference run of one chapter: execute its experiments at a budget with every fit
 # checkpointed (an interrupted run, started again, resumes), and write its results record to
 # results/<budget>/<chapter>.json. Usage: bash scripts/reproduce.sh CHAPTER [--budget gpu]
-# (python scripts/reproduce.py --help lists the options).
+# (bash scripts/reproduce.sh --help lists the options).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/scripts/setup.sh"
