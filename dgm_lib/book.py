@@ -18,6 +18,7 @@ import numpy as np
 from flax import nnx
 
 from .budgets import Budget, budget_and_reason
+from .chapter_times import expected_time
 from .plot import use_book_style
 
 __all__ = [
@@ -97,8 +98,10 @@ def show_table(header: Sequence[object], rows: Sequence[Sequence[object]]) -> No
     display(Markdown("\n".join(lines)))
 
 
-def start_chapter() -> RunInfo:
-    """Set the book's plot style and full float32 matmuls, print the run line, glue it.
+def start_chapter(chapter: str | None = None) -> RunInfo:
+    """Set the book's plot style and full float32 matmuls, print the run line, glue it; with
+    ``chapter`` (its file name, ``"vae"``) also print how long the chapter took at this budget
+    when it was last measured (:func:`dgm_lib.chapter_times.expected_time`).
 
     Full precision: on recent GPUs JAX's default float32 matmul uses TensorFloat-32 (about
     three decimal digits), which is too coarse for the book's checks of identities to 1e-6. A
@@ -112,6 +115,8 @@ def start_chapter() -> RunInfo:
     jax.config.update("jax_default_matmul_precision", "highest")
     info = run_info()
     print(info)
+    if chapter is not None:
+        print(expected_time(chapter, info.budget))
     glue("run_budget", info.budget, display=False)
     glue("run_devices", info.devices, display=False)
     return info

@@ -59,6 +59,7 @@ __all__ = [
     "Record",
     "Results",
     "Row",
+    "commit",
     "load_record",
     "read_records",
     "results_dir",
@@ -188,7 +189,7 @@ def results_dir() -> Path:
     return Path(raw).expanduser() if raw else cache_dir() / "results"
 
 
-def _commit() -> str | None:
+def commit() -> str | None:
     """The git commit of the working directory (with ``+dirty`` for local changes), or None."""
     try:
         head = subprocess.run(
@@ -265,7 +266,7 @@ class Results:
             "reason": info.reason,
             "devices": info.devices,
             "versions": info.versions,
-            "commit": _commit(),
+            "commit": commit(),
             "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         }
         self._rows: dict[tuple[str, str, str], Row] = {}

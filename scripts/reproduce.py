@@ -8,7 +8,8 @@ connection, a preempted machine, a cell timeout) resumes where it stopped when i
 again, and its finished fits load instead of training. The checkpoints belong to one version
 of the source: when the chapter, the library or the pins change, they are discarded first.
 The executed notebook is kept beside them; the results record says the budget, devices,
-commit, date and wall time.
+commit, date and wall time, and the chapter's wall time goes to
+``dgm_lib/chapter_times.json``, which the chapter's first output reads.
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         "(default: the repository's results/)")
     parser.add_argument("--work-dir", type=Path, default=ROOT / "_generated" / "reproduce",
                         help="checkpoints and the executed notebook, in <dir>/<budget>/<chapter>/")
+    parser.add_argument("--times-file", type=Path, default=None,
+                        help="where the chapter's wall time is recorded for its first output "
+                        "(default: the library's dgm_lib/chapter_times.json)")
     parser.add_argument("--timeout", type=int, default=None,
                         help="seconds a cell may run (default: the budget's, "
                         "dgm_lib.budgets.CELL_TIMEOUTS)")
@@ -84,9 +88,10 @@ def main(argv: list[str]) -> int:
     os.environ["DGM_BUDGET"] = args.budget
     sys.path.insert(0, str(ROOT))
     from dgm_lib.budgets import CELL_TIMEOUTS, budget_and_reason
+    from dgm_lib.chapter_times import TIMES_FILE, record_time
     from dgm_lib.checkpoints import CHECKPOINT_ENV
     from dgm_lib.files import atomic_file
-    from dgm_lib.results import RESULTS_ENV
+    from dgm_lib.results import RESULTS_ENV, commit
 
     try:
         budget, reason = budget_and_reason()
@@ -123,7 +128,9 @@ def main(argv: list[str]) -> int:
               f"the checkpoints.\n{failed}", file=sys.stderr)
         return 1
     record = args.results_dir.resolve() / budget / f"{args.chapter}.json"
-    print(f"reproduce: done in {seconds:.0f} s; results record {record}")
+    times = TIMES_FILE if args.times_file is None else args.times_file
+    record_time(args.chapter, budget, seconds, commit(), times)
+    print(f"reproduce: done in {seconds:.0f} s (recorded in {times}); results record {record}")
     return 0
 
 
