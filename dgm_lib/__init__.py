@@ -6,7 +6,8 @@ initialisers, ``Frozen``), ``enumeration``, ``empirical``, ``data``, ``toy2d``, 
 ``fit`` loop, one ``nll_loss``), ``checkpoints`` (``fit`` resumes where it stopped),
 ``parallel`` (the batch split over every local device),
 ``structural_key`` (what lets ``fit`` compile once per
-process), ``metrics``, ``plot``, ``budgets``, ``book`` (what a chapter
+process), ``metrics``, ``plot``, ``budgets``, ``chapter_times`` (each chapter's measured
+wall time per budget), ``book`` (what a chapter
 runs first, its timer, its compiled model methods), ``results`` (each chapter's record for the
 results page), ``files`` (atomic writes), ``samplers`` (scanned Markov chains:
 Gibbs, ULA, MALA, annealed Langevin), ``ais`` (annealed importance sampling),
@@ -14,7 +15,7 @@ Gibbs, ULA, MALA, annealed Langevin), ``ais`` (annealed importance sampling),
 Hutchinson). Then one subpackage per part of the course: ``background``, ``autoregressive``,
 ``latent``, ``flows``, ``adversarial``, ``energy``, ``score``, ``diffusion``, ``evaluation``.
 Chapters start with
-``dgm_lib.start_chapter()`` and size their experiments with
+``dgm_lib.start_chapter("<chapter>")`` and size their experiments with
 ``dgm_lib.pick(smoke=..., cpu=..., gpu=...)``.
 """
 
@@ -25,6 +26,7 @@ from . import (
     background,
     book,
     budgets,
+    chapter_times,
     checkpoints,
     checks,
     data,
@@ -63,6 +65,7 @@ __all__ = [
     "book",
     "budget",
     "budgets",
+    "chapter_times",
     "checkpoints",
     "checks",
     "data",

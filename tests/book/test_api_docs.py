@@ -40,6 +40,7 @@ FOUNDATION = [
     "metrics",
     "plot",
     "budgets",
+    "chapter_times",
     "book",
     "results",
     "files",

@@ -2,7 +2,7 @@
 its results record and its executed notebook; run again, it resumes from the checkpoints (every
 fit loads, none trains, none rewrites its file) and records the same numbers; checkpoints of
 another version of the source are discarded first; a wrong chapter or budget is refused with
-the choices named."""
+the choices named. The chapter's wall time is recorded for its first output."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from pathlib import Path
 import nbformat
 import pytest
 from support import ROOT
+
+from dgm_lib.chapter_times import read_times
 
 SCRIPT = ROOT / "scripts" / "reproduce.py"
 CHAPTER = "background"  # trains with fit and records results, in about 30 s at smoke
@@ -38,8 +40,9 @@ def script_module():
 
 @pytest.mark.slow
 def test_a_recorded_run_resumes_from_its_checkpoints(tmp_path: Path) -> None:
+    times = tmp_path / "times.json"
     options = ["--budget", "smoke", "--results-dir", str(tmp_path / "results"),
-               "--work-dir", str(tmp_path / "work")]
+               "--work-dir", str(tmp_path / "work"), "--times-file", str(times)]
     first = reproduce(CHAPTER, *options)
     assert first.returncode == 0, first.stderr[-4000:]
     assert "0 checkpoints to resume from" in first.stdout
@@ -53,6 +56,8 @@ def test_a_recorded_run_resumes_from_its_checkpoints(tmp_path: Path) -> None:
     executed = nbformat.read(work / f"{CHAPTER}.ipynb", as_version=4)
     outputs = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs]
     assert outputs and not [o for o in outputs if o.output_type == "error"]
+    measured = read_times(times)["smoke"][CHAPTER]  # the chapter's wall time, for its first line
+    assert measured.commit == record["commit"] and measured.seconds > record["seconds"]
 
     second = reproduce(CHAPTER, *options)
     assert second.returncode == 0, second.stderr[-4000:]

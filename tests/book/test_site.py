@@ -33,6 +33,7 @@ def test_chapter_executed_at_smoke_budget(site: Path, source: Path) -> None:
     assert "budget: smoke (DGM_BUDGET=smoke)" in html, (
         f"{source.stem} must start with dgm.start_chapter() and run at the smoke budget"
     )
+    assert "expected time at smoke: " in html, f"{source.stem}: dgm.start_chapter({source.stem!r})"
     status = (site / "chapters" / "execution.html").read_text(encoding="utf-8")
     row = re.search(rf"chapters/{source.stem}<.*?</tr>", status, re.S)
     assert row and "✅" in row.group(0), f"{source.stem}: not executed successfully"
