@@ -127,20 +127,22 @@ def expected_time(
 ) -> str:
     """One sentence: how long ``chapter`` took at ``budget`` when it was last measured.
 
-    ``"expected time at cpu: about 5 min (measured 4 min 49 s ... on 2 CPU cores (...), commit
-    abc, 2026-12-04)"``; without a measurement at ``budget``, it says so and names the
-    measurements at the other budgets."""
+    ``"expected time at cpu: about 5 min (measured on 2 CPU cores (...), commit abc,
+    2026-12-04, by scripts/reproduce.sh)"``; without a measurement at ``budget``, it says so,
+    gives the command that records one and names the measurements at the other budgets."""
     chapter = _check_chapter("expected_time", chapter)
     times = read_times(path)
 
-    def measured(b: str) -> str:
-        t = times[b][chapter]
+    def measured(t: ChapterTime) -> str:
         commit = f", commit {t.commit}" if t.commit else ""
-        return f"{_minutes(t.seconds)} at {b} on {t.machine}{commit}, {t.date}"
+        return f"on {t.machine}{commit}, {t.date}"
 
     if chapter in times.get(budget, {}):
-        return f"expected time at {budget}: about {measured(budget)} (scripts/reproduce.sh)"
-    others = [measured(b) for b in BUDGETS if chapter in times.get(b, {})]
+        t = times[budget][chapter]
+        return (f"expected time at {budget}: about {_minutes(t.seconds)} (measured "
+                f"{measured(t)}, by scripts/reproduce.sh)")
+    others = [f"{_minutes(times[b][chapter].seconds)} at {b} {measured(times[b][chapter])}"
+              for b in BUDGETS if chapter in times.get(b, {})]
     known = f"; measured: {'; '.join(others)}" if others else ""
     return (f"expected time at {budget}: not measured yet (bash scripts/reproduce.sh {chapter} "
             f"--budget {budget} records it){known}")
