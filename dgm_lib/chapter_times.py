@@ -4,7 +4,7 @@
 succeeds, records the wall time here with the machine, the commit and the date
 (:func:`record_time`, into ``chapter_times.json`` beside this module, so the number travels with
 the library to Colab). :func:`expected_time` turns the record into the sentence that
-:func:`dgm_lib.start_chapter` prints; where the budget has no measurement it says so, and gives
+:func:`dgm_lib.book.start_chapter` prints; where the budget has no measurement it says so, and gives
 the measurement of another budget as the only guide, named as such.
 """
 
