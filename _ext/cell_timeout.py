@@ -2,8 +2,8 @@
 
 ``_config.yml`` cannot know the budget (``DGM_BUDGET``, or ``gpu`` when JAX sees an
 accelerator), so its ``execute.timeout`` is replaced once the configuration is read by
-``dgm_lib.budgets.CELL_TIMEOUTS`` of that budget: minutes for ``smoke`` and ``cpu``, no limit
-for ``gpu``, whose paper-scale runs take hours.
+``dgm_lib.budgets.CELL_TIMEOUTS`` of that budget: minutes for ``smoke``, ``cpu`` and ``gpu``,
+no limit for ``paper``, whose runs take hours.
 """
 
 from __future__ import annotations

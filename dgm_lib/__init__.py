@@ -16,7 +16,7 @@ Hutchinson). Then one subpackage per part of the course: ``background``, ``autor
 ``latent``, ``flows``, ``adversarial``, ``energy``, ``score``, ``diffusion``, ``evaluation``.
 Chapters start with
 ``dgm_lib.start_chapter("<chapter>")`` and size their experiments with
-``dgm_lib.pick(smoke=..., cpu=..., gpu=...)``.
+``dgm_lib.pick(smoke=..., cpu=..., gpu=..., paper=...)`` (``paper`` defaults to ``gpu``).
 """
 
 from . import (

@@ -64,8 +64,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
                                      description=__doc__.split("\n")[0])
     parser.add_argument("chapter", help="a chapter's name: " + ", ".join(chapters()))
     parser.add_argument("--budget", default="auto",
-                        help="smoke, cpu, gpu, or auto (default: gpu when JAX sees an "
-                        "accelerator, else cpu)")
+                        help="smoke, cpu, gpu, paper, or auto (default: gpu when JAX "
+                        "sees an accelerator, else cpu)")
     parser.add_argument("--results-dir", type=Path, default=ROOT / "results",
                         help="where the record goes, as <dir>/<budget>/<chapter>.json "
                         "(default: the repository's results/)")

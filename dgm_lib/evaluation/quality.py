@@ -28,7 +28,7 @@ from .manifold import prdc
 
 __all__ = ["SAMPLE_SIZES", "SampleQuality", "sample_quality", "sample_size"]
 
-SAMPLE_SIZES: dict[Budget, int] = {"smoke": 200, "cpu": 500, "gpu": 5_000}
+SAMPLE_SIZES: dict[Budget, int] = {"smoke": 200, "cpu": 500, "gpu": 5_000, "paper": 10_000}
 """Generated and real images per sample-quality evaluation, by budget."""
 
 _K = 5
