@@ -24,9 +24,9 @@ annealed or ODE estimate), its bits per dimension, and sample metrics computed i
 feature space. A small picture of the model's samples (images or 2-D points) is saved beside
 the record. Rows from papers are labelled by their citation key.
 
-Long runs (the ``gpu`` and ``paper`` budgets) are recorded the same way into the repository's ``results/``
-folder (``DGM_RESULTS_DIR=results``); the results page shows them beside this build's rows,
-with their provenance.
+Long runs (the ``gpu`` and ``paper`` budgets) are recorded the same way into the repository's
+``results/`` folder (``DGM_RESULTS_DIR=results``); the results page shows them beside this
+build's rows, with their provenance.
 """
 
 from __future__ import annotations

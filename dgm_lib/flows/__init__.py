@@ -5,8 +5,9 @@ direction :math:`z \to x`, ``inverse_and_log_det`` the density direction :math:`
 its combinators; planar (:mod:`~dgm_lib.flows.planar`), coupling
 (:mod:`~dgm_lib.flows.coupling`), autoregressive (:mod:`~dgm_lib.flows.autoregressive`) and
 Glow-style (:mod:`~dgm_lib.flows.glow`) layers; pixel transforms
-(:mod:`~dgm_lib.flows.pixels`); and the flow distribution with its losses
-(:mod:`~dgm_lib.flows.distribution`).
+(:mod:`~dgm_lib.flows.pixels`); the flow distribution with its losses
+(:mod:`~dgm_lib.flows.distribution`); and independent pixels, the baseline an image flow must
+beat (:mod:`~dgm_lib.flows.histogram`).
 """
 
 from .autoregressive import MAF, iaf
@@ -26,6 +27,7 @@ from .distribution import (
     reverse_kl_loss,
 )
 from .glow import ActNorm, Conv1x1, SplitChannels, Squeeze, image_flow, init_actnorm
+from .histogram import histogram_log_prob, pixel_histogram
 from .pixels import LogitTransform, Scale, dequantize
 from .planar import Planar
 
@@ -53,9 +55,11 @@ __all__ = [
     "dequantized_nll_loss",
     "event_sum",
     "half_mask",
+    "histogram_log_prob",
     "iaf",
     "image_flow",
     "init_actnorm",
+    "pixel_histogram",
     "reverse_kl_loss",
     "soft_clamp",
 ]

@@ -22,7 +22,7 @@ from ..checks import (
     check_positive_int,
     check_rngs,
 )
-from ..nn import MLP, Frozen
+from ..nn import MLP, Conv2d, Frozen
 from .bijector import Bijector, event_sum, soft_clamp
 
 Array = jax.Array
@@ -132,15 +132,15 @@ def _check_mask(where: str, mask: Array) -> Array:
 
 
 class _ConvNet(nnx.Module):
-    """3x3 conv -> 1x1 conv -> 3x3 conv on (batch, H, W, C), ReLU; the last conv starts at 0."""
+    """3x3 conv -> 1x1 conv -> 3x3 conv on (batch, H, W, C), ReLU; the last conv starts at 0.
+
+    The convolutions are :class:`dgm_lib.nn.Conv2d` (matrix products of shifted copies), which
+    train at full speed inside ``train.fit``'s loop, where ``nnx.Conv``'s gradient does not."""
 
     def __init__(self, channels: int, hidden_size: int, out: int, *, rngs: nnx.Rngs) -> None:
-        self.c1 = nnx.Conv(channels, hidden_size, (3, 3), rngs=rngs)
-        self.c2 = nnx.Conv(hidden_size, hidden_size, (1, 1), rngs=rngs)
-        zeros = nnx.initializers.zeros
-        self.c3 = nnx.Conv(
-            hidden_size, out, (3, 3), kernel_init=zeros, bias_init=zeros, rngs=rngs
-        )
+        self.c1 = Conv2d(channels, hidden_size, 3, rngs=rngs)
+        self.c2 = Conv2d(hidden_size, hidden_size, 1, rngs=rngs)
+        self.c3 = Conv2d(hidden_size, out, 3, zero_init=True, rngs=rngs)
 
     def __call__(self, x: Array) -> Array:
         return self.c3(jax.nn.relu(self.c2(jax.nn.relu(self.c1(x)))))
