@@ -25,6 +25,7 @@ __all__ = [
     "AS_GPU",
     "BUDGETS",
     "CELL_TIMEOUTS",
+    "AsGpu",
     "Budget",
     "accelerators",
     "budget",
@@ -48,14 +49,14 @@ T = TypeVar("T")
 """The type of the values :func:`pick` chooses between."""
 
 
-class _AsGpu:
-    """The default of :func:`pick`'s ``paper``: the ``gpu`` value."""
+class AsGpu:
+    """The type of :data:`AS_GPU`, :func:`pick`'s default ``paper``: use the ``gpu`` value."""
 
     def __repr__(self) -> str:
         return "AS_GPU"
 
 
-AS_GPU = _AsGpu()
+AS_GPU = AsGpu()
 """``pick(..., paper=AS_GPU)``, the default: at ``paper`` use the ``gpu`` value."""
 
 
@@ -86,7 +87,7 @@ def budget() -> Budget:
     return budget_and_reason()[0]
 
 
-def pick(*, smoke: T, cpu: T, gpu: T, paper: T | _AsGpu = AS_GPU) -> T:
+def pick(*, smoke: T, cpu: T, gpu: T, paper: T | AsGpu = AS_GPU) -> T:
     """The value for the budget in force:
     ``steps = pick(smoke=50, cpu=5_000, gpu=50_000, paper=1_000_000)``.
 
@@ -94,7 +95,7 @@ def pick(*, smoke: T, cpu: T, gpu: T, paper: T | _AsGpu = AS_GPU) -> T:
     set of 10,000 images, a network's published width), and it is the ``gpu`` value."""
     name = budget()
     if name == "paper":
-        return gpu if isinstance(paper, _AsGpu) else paper
+        return gpu if isinstance(paper, AsGpu) else paper
     return {"smoke": smoke, "cpu": cpu, "gpu": gpu}[name]
 
 
