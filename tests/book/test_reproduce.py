@@ -14,9 +14,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from book_notebooks import chapter_sources
+from results_page import declared_models
 from support import ROOT
 
-from dgm_lib.chapter_times import read_times
+from dgm_lib.chapter_times import TIMES_FILE, read_times
 
 SCRIPT = ROOT / "scripts" / "reproduce.py"
 CHAPTER = "background"  # trains with fit and records results, in about 30 s at smoke
@@ -95,3 +97,14 @@ def test_a_wrong_chapter_or_budget_is_refused(args: list[str], message: str) -> 
     done = reproduce(*args, shell=args == ["no-such-chapter"])  # the shell script passes it on
     assert done.returncode == 2
     assert message in done.stderr
+
+
+def test_every_chapter_has_a_recorded_time_and_record_at_cpu() -> None:
+    """The committed measurements cover the book: a chapter added or renamed without
+    ``reproduce.sh CHAPTER --budget cpu`` would print "not measured yet" at the default budget."""
+    measured = read_times(TIMES_FILE).get("cpu", {})
+    for source in chapter_sources(ROOT):
+        assert source.stem in measured, f"{source.stem}: no time at cpu in {TIMES_FILE.name}"
+        assert 0 < measured[source.stem].seconds < 8 * 60, (source.stem, measured[source.stem])
+        if declared_models(source):
+            assert (ROOT / "results" / "cpu" / f"{source.stem}.json").is_file(), source.stem
