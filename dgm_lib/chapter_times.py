@@ -116,7 +116,7 @@ def record_time(
     return entry
 
 
-def _minutes(seconds: float) -> str:
+def _duration(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s"
     return f"{seconds / 60:.0f} min"
@@ -139,9 +139,9 @@ def expected_time(
 
     if chapter in times.get(budget, {}):
         t = times[budget][chapter]
-        return (f"expected time at {budget}: about {_minutes(t.seconds)} (measured "
+        return (f"expected time at {budget}: about {_duration(t.seconds)} (measured "
                 f"{measured(t)}, by scripts/reproduce.sh)")
-    others = [f"{_minutes(times[b][chapter].seconds)} at {b} {measured(times[b][chapter])}"
+    others = [f"{_duration(times[b][chapter].seconds)} at {b} {measured(times[b][chapter])}"
               for b in BUDGETS if chapter in times.get(b, {})]
     known = f"; measured: {'; '.join(others)}" if others else ""
     return (f"expected time at {budget}: not measured yet (bash scripts/reproduce.sh {chapter} "

@@ -9,7 +9,8 @@ again, and its finished fits load instead of training. The checkpoints belong to
 of the source: when the chapter, the library or the pins change, they are discarded first.
 The executed notebook is kept beside them; the results record says the budget, devices,
 commit, date and wall time, and the chapter's wall time goes to
-``dgm_lib/chapter_times.json``, which the chapter's first output reads.
+``dgm_lib/chapter_times.json``, which the chapter's first output reads (only for a run that
+resumed nothing: a resumed run's time covers its last session).
 """
 
 from __future__ import annotations
@@ -129,8 +130,12 @@ def main(argv: list[str]) -> int:
         return 1
     record = args.results_dir.resolve() / budget / f"{args.chapter}.json"
     times = TIMES_FILE if args.times_file is None else args.times_file
-    record_time(args.chapter, budget, seconds, commit(), times)
-    print(f"reproduce: done in {seconds:.0f} s (recorded in {times}); results record {record}")
+    if kept:  # the wall time covers this session only: not the chapter's time
+        note = f"not recorded in {times}: {kept} checkpoints resumed"
+    else:
+        record_time(args.chapter, budget, seconds, commit(), times)
+        note = f"recorded in {times}"
+    print(f"reproduce: done in {seconds:.0f} s ({note}); results record {record}")
     return 0
 
 

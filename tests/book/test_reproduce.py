@@ -64,6 +64,8 @@ def test_a_recorded_run_resumes_from_its_checkpoints(tmp_path: Path) -> None:
     second = reproduce(CHAPTER, *options)
     assert second.returncode == 0, second.stderr[-4000:]
     assert f"{len(saved)} checkpoints to resume from" in second.stdout
+    assert f"not recorded in {times}: {len(saved)} checkpoints resumed" in second.stdout
+    assert read_times(times)["smoke"][CHAPTER] == measured  # the whole run's time is kept
     assert {path.name: path.read_bytes() for path in work.glob("fit-*.npz")} == saved
     again = json.loads(record_path.read_text())
     assert 0 < again["resumed_fits"] <= len(saved)  # the fits loaded before its last row
