@@ -74,12 +74,17 @@ class FitState:
         history: the losses of steps ``0 .. step - 1``, shape ``(step, players)``.
         order: the batch order's state (``rng``, the generator's state, and ``rows``, the
             batches drawn but not used), None for a data-free run.
+        scores: with validation, the scores so far, ``(evaluations, 2)`` (step, value);
+            None without.
+        best: with validation, the carry of the best score (empty before the first).
     """
 
     step: int
     leaves: list[np.ndarray]
     history: np.ndarray
     order: dict[str, Any] | None
+    scores: np.ndarray | None = None
+    best: list[np.ndarray] | None = None
 
 
 def checkpoint_path(explicit: str | os.PathLike[str] | None) -> Path | None:
@@ -136,10 +141,14 @@ def save(path: Path, run: str, state: FitState) -> None:
     arrays = {f"leaf{i}": array for i, (array, _) in enumerate(hosted)}
     keys = {str(i): impl for i, (_, impl) in enumerate(hosted) if impl is not None}
     meta = {"format": FORMAT, "fingerprint": run, "step": state.step,
-            "leaves": len(state.leaves), "keys": keys, "order": None}
+            "leaves": len(state.leaves), "keys": keys, "order": None, "best": None}
     if state.order is not None:
         meta["order"] = {"rng": state.order["rng"]}
         arrays["order_rows"] = state.order["rows"]
+    if state.scores is not None:
+        meta["best"] = len(state.best)
+        arrays["scores"] = state.scores
+        arrays.update({f"best{i}": _host(leaf)[0] for i, leaf in enumerate(state.best)})
     with atomic_file(path) as out:
         np.savez(out, meta=np.array(json.dumps(meta)), history=state.history, **arrays)
 
@@ -163,6 +172,10 @@ def load(path: Path, run: str, like: Sequence[Any]) -> FitState | None:
             leaves = [saved[f"leaf{i}"] for i in range(meta["leaves"])]
             history = saved["history"]
             rows = saved["order_rows"] if meta["order"] is not None else None
+            scores, best = None, None
+            if meta.get("best") is not None:
+                scores = saved["scores"]
+                best = [saved[f"best{i}"] for i in range(meta["best"])]
     except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile) as error:
         raise ValueError(f"fit: {path} is not a readable checkpoint ({error}); {fix}") from error
     if meta.get("format") != FORMAT:
@@ -184,7 +197,10 @@ def load(path: Path, run: str, like: Sequence[Any]) -> FitState | None:
                              f"{leaves[i].dtype}; the run's is {want_host.shape} "
                              f"{want_host.dtype}; {fix}")
         if str(i) in meta["keys"]:
-            leaves[i] = jax.random.wrap_key_data(leaves[i], impl=meta["keys"][str(i)])
+            impl = meta["keys"][str(i)]
+            leaves[i] = jax.random.wrap_key_data(leaves[i], impl=impl)
+            if best:
+                best[i] = jax.random.wrap_key_data(best[i], impl=impl)
     order = None if rows is None else {"rng": meta["order"]["rng"], "rows": rows}
     _RESUMED.append(path)
-    return FitState(int(meta["step"]), leaves, history, order)
+    return FitState(int(meta["step"]), leaves, history, order, scores, best)

@@ -171,7 +171,7 @@ def check_positive_int(where: str, name: str, value: Any) -> int:
     return int(value)
 
 
-def check_key(where: str, key: Any) -> jax.Array:
+def check_key(where: str, key: Any, name: str = "key") -> jax.Array:
     """Return one typed random key: ``jax.random.key(seed)``, or a legacy ``PRNGKey`` wrapped.
 
     Every random function of dgm_lib takes its key as the first argument and checks it here, so
@@ -188,7 +188,8 @@ def check_key(where: str, key: Any) -> jax.Array:
         else f"{type(key).__name__} {key!r}"
     )
     raise TypeError(
-        f"{where}: argument 'key' must be a single random key, jax.random.key(seed), of shape (); "
+        f"{where}: argument '{name}' must be a single random key, jax.random.key(seed), of "
+        "shape (); "
         f"got {got}"
     )
 

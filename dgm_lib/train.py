@@ -71,6 +71,7 @@ __all__ = [
     "FitResult",
     "NonFiniteLossError",
     "Player",
+    "Validation",
     "evaluate",
     "fit",
     "nll_loss",
@@ -135,6 +136,38 @@ class Player:
 
 
 @dataclass(frozen=True)
+class Validation:
+    r"""Model selection on held-out data, and early stopping, for :func:`fit`.
+
+    After every ``every`` steps and after the last, ``fit`` scores the current parameters on
+    ``data`` as :func:`evaluate` does, :math:`V = \frac1N \sum_i f(x_i)` with ``f = fn(model,
+    .)`` (lower is better: an NLL, a negative ELBO), and keeps the parameters of the lowest
+    :math:`V` so far; when the run ends the model holds those (model selection: the returned
+    model is the one the validation split picked, never the last one by default). With
+    ``patience`` set, training stops once ``patience`` scores in a row have not been below the
+    best (early stopping). ``data`` is a held-out split, never the test split: a number picked
+    on the test images is no longer a test number.
+
+    Attributes:
+        data: one array ``(N, ...)`` or a pytree of arrays sharing ``N`` (as ``fit``'s data).
+        fn: ``(model, batch) -> (batch_size,)``, or ``(model, batch, key)`` with ``key``
+            given (batch ``i`` of every evaluation gets ``fold_in(key, i)``: the same noise at
+            every evaluation, so a stochastic score such as the ELBO compares fairly).
+        every: steps between evaluations, a positive int (dispatches end at its multiples).
+        batch_size: examples per evaluation batch.
+        patience: evaluations without improvement before stopping; None never stops early.
+        key: a ``jax.random.key`` for a stochastic ``fn``, else None.
+    """
+
+    data: Any
+    fn: Callable[..., jax.Array]
+    every: int
+    batch_size: int = 500
+    patience: int | None = None
+    key: jax.Array | None = None
+
+
+@dataclass(frozen=True)
 class FitResult:
     """What :func:`fit` returns (the model itself is updated in place).
 
@@ -147,22 +180,30 @@ class FitResult:
             checkpoint held the finished run).
         start: the step this call began at: 0, or the step its checkpoint had reached
             (:mod:`dgm_lib.checkpoints`); ``losses`` covers every step either way.
+        validation: with a :class:`Validation`, its scores, float64 ``(evaluations, 2)``:
+            the step after which each was taken and its value; None without.
+        best_step: the step of the lowest score, whose parameters the model holds; None
+            without validation.
+
+    With early stopping ``losses`` has a row for each step run, fewer than ``steps``.
     """
 
     losses: np.ndarray
     traces: int
     start: int = 0
+    validation: np.ndarray | None = None
+    best_step: int | None = None
 
 
-def _check_data(where: str, data: Data) -> tuple[Data, int]:
+def _check_data(where: str, data: Data, argument: str = "data") -> tuple[Data, int]:
     """Check that ``data`` is a pytree of numeric arrays sharing one leading axis; put it on
     the device. Returns the data and the number of examples ``N``."""
     leaves, treedef = jax.tree_util.tree_flatten_with_path(data)
     if not leaves:
-        raise ValueError(f"{where}: argument 'data' holds no arrays")
+        raise ValueError(f"{where}: argument '{argument}' holds no arrays")
     arrays, first = [], None
     for path, leaf in leaves:
-        name = "data" + jax.tree_util.keystr(path)
+        name = argument + jax.tree_util.keystr(path)
         x = check_array(where, name, leaf, kind="number")
         if x.ndim == 0:
             raise ValueError(f"{where}: argument '{name}' must have shape (N, ...); got shape ()")
@@ -171,12 +212,15 @@ def _check_data(where: str, data: Data) -> tuple[Data, int]:
         elif x.shape[0] != first[1]:
             raise ValueError(
                 f"{where}: argument '{name}' has {x.shape[0]} examples (leading axis) but "
-                f"'{first[0]}' has {first[1]}; all arrays in 'data' must share the leading axis"
+                f"'{first[0]}' has {first[1]}; all arrays in '{argument}' must share the "
+                "leading axis"
             )
         arrays.append(x)
     assert first is not None
     if first[1] == 0:
-        raise ValueError(f"{where}: argument 'data' holds no examples (leading axis of size 0)")
+        raise ValueError(
+            f"{where}: argument '{argument}' holds no examples (leading axis of size 0)"
+        )
     return jax.tree_util.tree_unflatten(treedef, arrays), first[1]
 
 
@@ -237,6 +281,61 @@ def _float_leaves_finite(tree: Any) -> jax.Array:
     """All floating-point leaves of ``tree`` finite (keys and integer counters skipped)."""
     leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
     return functools.reduce(lambda ok, x: ok & jnp.all(jnp.isfinite(x)), leaves, jnp.bool_(True))
+
+
+class _Selection:
+    """The state of a :class:`Validation` during a run: the scores so far and the carry of
+    the best one."""
+
+    def __init__(self, where: str, validation: Any, graphdef: Any) -> None:
+        if not isinstance(validation, Validation):
+            raise TypeError(f"{where}: argument 'validation' must be a dgm_lib.train.Validation "
+                            f"or None; got {type(validation).__name__}")
+        v = validation
+        data, n = _check_data(where, v.data, "validation.data")
+        self.every = check_positive_int(where, "validation.every", v.every)
+        batch_size = min(check_positive_int(where, "validation.batch_size", v.batch_size), n)
+        if v.patience is not None:
+            check_positive_int(where, "validation.patience", v.patience)
+        if not callable(v.fn):
+            raise TypeError(f"{where}: argument 'validation.fn' must be a callable "
+                            f"(model, batch) -> (batch_size,); got {type(v.fn).__name__}")
+        self.key = None if v.key is None else check_key(where, v.key, "validation.key")
+        self.patience, self.fn, self.data = v.patience, v.fn, data
+        self.settings = {"every": self.every, "batch_size": batch_size, "patience": v.patience}
+        self._mean = _dataset_mean(where, graphdef, v.fn, data, n, batch_size)
+        self.scores: list[tuple[int, float]] = []
+        self.best: tuple[float, int, list] | None = None  # (score, step, carry)
+
+    def due(self, end: int, steps: int) -> bool:
+        """Whether a score is taken after step ``end``."""
+        return end % self.every == 0 or end == steps
+
+    def score(self, step: int, treedef: Any, leaves: list) -> None:
+        """Score the carry ``leaves`` after ``step`` steps; keep it if it is the best."""
+        params, rest, _ = jax.tree.unflatten(treedef, leaves)
+        value = self._mean((*params, rest), self.key)
+        self.scores.append((step, value))
+        if self.best is None or value < self.best[0]:
+            self.best = (value, step, leaves)
+
+    @property
+    def stopped(self) -> bool:
+        """Whether ``patience`` scores in a row have not beaten the best."""
+        if self.patience is None or self.best is None:
+            return False
+        since = sum(1 for step, _ in self.scores if step > self.best[1])
+        return since >= self.patience
+
+    def table(self) -> np.ndarray:
+        return np.asarray(self.scores, np.float64).reshape(-1, 2)
+
+    def restore(self, table: np.ndarray, best: list) -> None:
+        """Go on from a checkpoint's scores and best carry."""
+        self.scores = [(int(step), float(value)) for step, value in table]
+        if self.scores:
+            i = int(np.argmin([np.inf if np.isnan(v) else v for _, v in self.scores]))
+            self.best = (self.scores[i][1], self.scores[i][0], best)
 
 
 @dataclass
@@ -365,6 +464,7 @@ def fit(
     steps_per_dispatch: int = 100,
     progress: bool = True,
     checkpoint: str | os.PathLike[str] | None = None,
+    validation: Validation | None = None,
 ) -> FitResult:
     """Minimise ``loss_fn`` over the ``nnx.Param`` leaves of ``model``, updating it IN PLACE.
 
@@ -403,10 +503,16 @@ def fit(
         an uninterrupted run ends with; a finished run returns at once. Default: with
         ``DGM_CHECKPOINT_DIR`` set, ``fit-<n>.npz`` there for the process's ``n``-th fit;
         otherwise no checkpoint.
+      validation: a :class:`Validation`: score the model on held-out data every
+        ``validation.every`` steps, end with the best-scoring parameters, and stop early
+        after ``validation.patience`` scores without improvement. None: the model ends with
+        its last parameters.
 
     Returns:
-      ``FitResult(losses, traces, start)``: ``losses`` float32 of shape ``(steps,)`` for one
-      loss or ``(steps, num_players)`` for players; ``start`` the step a checkpoint resumed.
+      ``FitResult(losses, traces, start, validation, best_step)``: ``losses`` float32 of shape
+      ``(steps,)`` for one loss or ``(steps, num_players)`` for players (fewer rows when
+      stopped early); ``start`` the step a checkpoint resumed; the validation scores and the
+      step picked (None without validation).
 
     Raises:
       NonFiniteLossError: at the first step whose loss or gradient is NaN or infinite; the
@@ -437,6 +543,7 @@ def fit(
 
     graphdef, *params, rest = nnx.split(model, *(_param_filter(p.wrt) for p in players), ...)
     slots = [(j, r) for j, p in enumerate(players) for r in range(p.repeats)]
+    selection = None if validation is None else _Selection(where, validation, graphdef)
     order_key, loss_key = jax.random.split(key)
     order = None if data is None else _BatchOrder(order_key, n, batch_size)
     mesh = batch_mesh(1 if data is None else batch_size)
@@ -450,14 +557,19 @@ def fit(
     if path is not None:
         settings = {"steps": steps, "batch_size": batch_size, "chunk": chunk,
                     "repeats": [p.repeats for p in players]}
-        run = checkpoints.fingerprint(key, treedef, leaves, data, settings,
-                                      [p.loss_fn for p in players])
+        fixed, fns = data, [p.loss_fn for p in players]
+        if selection is not None:
+            settings["validation"] = selection.settings
+            fixed, fns = (data, selection.data, selection.key), [*fns, selection.fn]
+        run = checkpoints.fingerprint(key, treedef, leaves, fixed, settings, fns)
         saved = checkpoints.load(path, run, leaves)
         if saved is not None:
             first, leaves = saved.step, [jnp.asarray(x) for x in saved.leaves]
             history[:first] = saved.history
             if order is not None:
                 order.restore(saved.order)
+            if selection is not None:
+                selection.restore(saved.scores, [jnp.asarray(x) for x in saved.best])
     leaves, data = replicate((leaves, data), mesh)
     dispatch = program.dispatch(treedef)
     width = 1 if data is None else batch_size
@@ -507,20 +619,34 @@ def fit(
         return idx
 
     def save(step: int, leaves: list, drawn: dict[str, Any] | None) -> None:
-        state = checkpoints.FitState(step, leaves, history[:step], drawn)
+        scores, best = None, None
+        if selection is not None:
+            scores, best = selection.table(), [] if selection.best is None else selection.best[2]
+        state = checkpoints.FitState(step, leaves, history[:step], drawn, scores, best)
         checkpoints.save(path, run, state)
 
+    # Dispatches end at every multiple of `chunk` and, with validation, of `every`.
+    ends = {*range(chunk, steps, chunk), steps}
+    if selection is not None:
+        ends |= set(range(selection.every, steps, selection.every))
+    ends = sorted(ends)
+    spans = [(a, b - a) for a, b in zip([0, *ends[:-1]], ends, strict=True) if a >= first]
+    if selection is not None and selection.stopped:  # a checkpoint of a run that stopped early
+        spans = []
+    done, saved_at = first, time.monotonic()
     # While the device runs one dispatch, the host makes the next one's batches and queues
     # it on the (future) result, then checks the first: the device never waits for Python.
-    spans = [(start, min(chunk, steps - start)) for start in range(first, steps, chunk)]
-    saved_at = time.monotonic()
+    # A dispatch followed by a validation score is settled first: the score decides whether
+    # there is a next one.
     with tqdm(total=steps, initial=first, desc="fit", disable=not progress) as bar:
         job = launch(leaves, *spans[0], indices(spans[0][1])) if spans else None
         for i, (start, count) in enumerate(spans):
             # the batch order after this dispatch's batches, before the next one's are drawn
             drawn = None if path is None or order is None else order.state()
-            following = None
-            if i + 1 < len(spans):
+            done = start + count
+            scoring = selection is not None and selection.due(done, steps)
+            following, more = None, i + 1 < len(spans)
+            if more and not scoring:
                 after, (next_start, next_count) = job[-1][0], spans[i + 1]
                 following = launch(after, next_start, next_count, indices(next_count))
             leaves, replayed = settle(job)
@@ -528,17 +654,31 @@ def fit(
                 following = launch(leaves, *following[1:4])
             bar.update(count)
             if progress:
-                bar.set_postfix(loss=f"{history[start : start + count].mean():.4g}")
-            due = i + 1 == len(spans) or time.monotonic() - saved_at >= checkpoints.SAVE_SECONDS
+                bar.set_postfix(loss=f"{history[start:done].mean():.4g}")
+            if scoring:
+                selection.score(done, treedef, leaves)
+                more = more and not selection.stopped
+                if more:
+                    following = launch(leaves, *spans[i + 1], indices(spans[i + 1][1]))
+            due = not more or time.monotonic() - saved_at >= checkpoints.SAVE_SECONDS
             if path is not None and due:
-                save(start + count, leaves, drawn)
+                save(done, leaves, drawn)
                 saved_at = time.monotonic()
+            if not more:
+                break
             job = following
+    scores = best_step = None
+    if selection is not None:
+        scores = selection.table()
+        if selection.best is not None:
+            _, best_step, leaves = selection.best
     params, rest, _ = jax.tree.unflatten(treedef, leaves)
     nnx.update(model, *params, rest)
     traces = program.traces - traces_before
+    history = history[:done]
     losses = history[:, 0] if single else history
-    return FitResult(losses=losses, traces=traces, start=first)
+    return FitResult(losses=losses, traces=traces, start=first, validation=scores,
+                     best_step=best_step)
 
 
 def evaluate(
@@ -566,16 +706,25 @@ def evaluate(
     if key is not None:
         key = check_key(where, key)
     graphdef, state = nnx.split(model)
+    mean = _dataset_mean(where, graphdef, fn, data, n, batch_size)
+    return mean((state,), key)
+
+
+def _dataset_mean(where: str, graphdef: Any, fn: Callable[..., jax.Array], data: Data, n: int,
+                  batch_size: int) -> Callable[[tuple, jax.Array | None], float]:
+    """``mean(states, key)``: the mean of ``fn`` over the ``n`` examples of ``data`` for the
+    model ``nnx.merge(graphdef, *states)``, in batches of ``batch_size`` (:func:`evaluate`).
+    One compiled function serves every call with states of the same shapes."""
     n_batches = -(-n // batch_size)
     mesh = batch_mesh(batch_size)
-    state, data = replicate((state, data), mesh)
+    data = replicate(data, mesh)
 
     @jax.jit
-    def batch_sums(state: nnx.State, data: Data, key: jax.Array | None) -> jax.Array:
+    def batch_sums(states: tuple, data: Data, key: jax.Array | None) -> jax.Array:
         def batch_sum(i: jax.Array) -> jax.Array:
             idx = i * batch_size + jnp.arange(batch_size)
             batch = shard_batch(jax.tree.map(lambda a: a[jnp.minimum(idx, n - 1)], data), mesh)
-            m = nnx.merge(graphdef, state, copy=True)
+            m = nnx.merge(graphdef, *states, copy=True)
             vals = fn(m, batch) if key is None else fn(m, batch, jax.random.fold_in(key, i))
             if jnp.shape(vals) != (batch_size,):
                 raise ValueError(
@@ -586,8 +735,11 @@ def evaluate(
 
         return lax.map(batch_sum, jnp.arange(n_batches))
 
-    sums = np.asarray(batch_sums(state, data, key), dtype=np.float64)
-    return float(sums.sum() / n)
+    def mean(states: tuple, key: jax.Array | None) -> float:
+        sums = batch_sums(replicate(states, mesh), data, key)
+        return float(np.asarray(sums, dtype=np.float64).sum() / n)
+
+    return mean
 
 
 def nll_loss(model: nnx.Module, batch: Data, key: jax.Array | None = None) -> jax.Array:
