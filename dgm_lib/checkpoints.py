@@ -74,7 +74,7 @@ class FitState:
         history: the losses of steps ``0 .. step - 1``, shape ``(step, players)``.
         order: the batch order's state (``rng``, the generator's state, and ``rows``, the
             batches drawn but not used), None for a data-free run.
-        scores: with validation, the scores so far, ``(evaluations, 2)`` (step, value);
+        scores: with validation, the scores so far, rows ``(step, score, other columns)``;
             None without.
         best: with validation, the carry of the best score (empty before the first).
     """

@@ -152,7 +152,9 @@ class Validation:
         data: one array ``(N, ...)`` or a pytree of arrays sharing ``N`` (as ``fit``'s data).
         fn: ``(model, batch) -> (batch_size,)``, or ``(model, batch, key)`` with ``key``
             given (batch ``i`` of every evaluation gets ``fold_in(key, i)``: the same noise at
-            every evaluation, so a stochastic score such as the ELBO compares fairly).
+            every evaluation, so a stochastic score such as the ELBO compares fairly). It may
+            return ``(batch_size, m)``: column 0 is the score, the others are averaged and
+            recorded beside it (an ELBO's reconstruction and KL terms, say).
         every: steps between evaluations, a positive int (dispatches end at its multiples).
         batch_size: examples per evaluation batch.
         patience: evaluations without improvement before stopping; None never stops early.
@@ -180,8 +182,9 @@ class FitResult:
             checkpoint held the finished run).
         start: the step this call began at: 0, or the step its checkpoint had reached
             (:mod:`dgm_lib.checkpoints`); ``losses`` covers every step either way.
-        validation: with a :class:`Validation`, its scores, float64 ``(evaluations, 2)``:
-            the step after which each was taken and its value; None without.
+        validation: with a :class:`Validation`, its scores, float64 ``(evaluations, 1 + m)``:
+            the step after which each was taken, the score and the other columns of
+            ``Validation.fn`` (``m = 1`` for a score alone); None without.
         best_step: the step of the lowest score, whose parameters the model holds; None
             without validation.
 
@@ -303,8 +306,8 @@ class _Selection:
         self.key = None if v.key is None else check_key(where, v.key, "validation.key")
         self.patience, self.fn, self.data = v.patience, v.fn, data
         self.settings = {"every": self.every, "batch_size": batch_size, "patience": v.patience}
-        self._mean = _dataset_mean(where, graphdef, v.fn, data, n, batch_size)
-        self.scores: list[tuple[int, float]] = []
+        self._mean = _dataset_mean(where, graphdef, v.fn, data, n, batch_size, columns=True)
+        self.scores: list[np.ndarray] = []  # rows (step, score, other columns)
         self.best: tuple[float, int, list] | None = None  # (score, step, carry)
 
     def due(self, end: int, steps: int) -> bool:
@@ -314,28 +317,29 @@ class _Selection:
     def score(self, step: int, treedef: Any, leaves: list) -> None:
         """Score the carry ``leaves`` after ``step`` steps; keep it if it is the best."""
         params, rest, _ = jax.tree.unflatten(treedef, leaves)
-        value = self._mean((*params, rest), self.key)
-        self.scores.append((step, value))
-        if self.best is None or value < self.best[0]:
-            self.best = (value, step, leaves)
+        row = np.concatenate([[step], np.atleast_1d(self._mean((*params, rest), self.key))])
+        self.scores.append(row)
+        if self.best is None or row[1] < self.best[0]:
+            self.best = (float(row[1]), step, leaves)
 
     @property
     def stopped(self) -> bool:
         """Whether ``patience`` scores in a row have not beaten the best."""
         if self.patience is None or self.best is None:
             return False
-        since = sum(1 for step, _ in self.scores if step > self.best[1])
+        since = sum(1 for row in self.scores if row[0] > self.best[1])
         return since >= self.patience
 
     def table(self) -> np.ndarray:
-        return np.asarray(self.scores, np.float64).reshape(-1, 2)
+        """The scores as rows ``(step, score, other columns)``: ``(0, 2)`` before the first."""
+        return np.stack(self.scores) if self.scores else np.zeros((0, 2))
 
     def restore(self, table: np.ndarray, best: list) -> None:
         """Go on from a checkpoint's scores and best carry."""
-        self.scores = [(int(step), float(value)) for step, value in table]
+        self.scores = list(np.asarray(table, np.float64))
         if self.scores:
-            i = int(np.argmin([np.inf if np.isnan(v) else v for _, v in self.scores]))
-            self.best = (self.scores[i][1], self.scores[i][0], best)
+            i = int(np.argmin([np.inf if np.isnan(row[1]) else row[1] for row in self.scores]))
+            self.best = (float(self.scores[i][1]), int(self.scores[i][0]), best)
 
 
 @dataclass
@@ -503,7 +507,7 @@ def fit(
         an uninterrupted run ends with; a finished run returns at once. Default: with
         ``DGM_CHECKPOINT_DIR`` set, ``fit-<n>.npz`` there for the process's ``n``-th fit;
         otherwise no checkpoint.
-      validation: a :class:`Validation`: score the model on held-out data every
+        validation: a :class:`Validation`: score the model on held-out data every
         ``validation.every`` steps, end with the best-scoring parameters, and stop early
         after ``validation.patience`` scores without improvement. None: the model ends with
         its last parameters.
@@ -711,10 +715,13 @@ def evaluate(
 
 
 def _dataset_mean(where: str, graphdef: Any, fn: Callable[..., jax.Array], data: Data, n: int,
-                  batch_size: int) -> Callable[[tuple, jax.Array | None], float]:
+                  batch_size: int, columns: bool = False
+                  ) -> Callable[[tuple, jax.Array | None], Any]:
     """``mean(states, key)``: the mean of ``fn`` over the ``n`` examples of ``data`` for the
     model ``nnx.merge(graphdef, *states)``, in batches of ``batch_size`` (:func:`evaluate`).
-    One compiled function serves every call with states of the same shapes."""
+    ``fn`` gives ``(batch_size,)``, or with ``columns`` also ``(batch_size, m)`` (then the
+    mean is a float64 array ``(m,)``). One compiled function serves every call with states of
+    the same shapes."""
     n_batches = -(-n // batch_size)
     mesh = batch_mesh(batch_size)
     data = replicate(data, mesh)
@@ -726,18 +733,23 @@ def _dataset_mean(where: str, graphdef: Any, fn: Callable[..., jax.Array], data:
             batch = shard_batch(jax.tree.map(lambda a: a[jnp.minimum(idx, n - 1)], data), mesh)
             m = nnx.merge(graphdef, *states, copy=True)
             vals = fn(m, batch) if key is None else fn(m, batch, jax.random.fold_in(key, i))
-            if jnp.shape(vals) != (batch_size,):
+            shape = jnp.shape(vals)
+            if shape != (batch_size,) and not (columns and len(shape) == 2
+                                                and shape[0] == batch_size):
+                also = " or (batch_size, m)" if columns else ""
                 raise ValueError(
-                    f"{where}: fn must return one value per example, shape (batch_size,) = "
-                    f"({batch_size},); got shape {jnp.shape(vals)}"
+                    f"{where}: fn must return one value per example, shape (batch_size,){also} "
+                    f"with batch_size = {batch_size}; got shape {shape}"
                 )
-            return jnp.sum(jnp.where(idx < n, vals, 0.0))
+            inside = (idx < n).reshape(-1, *([1] * (len(shape) - 1)))
+            return jnp.sum(jnp.where(inside, vals, 0.0), axis=0)
 
         return lax.map(batch_sum, jnp.arange(n_batches))
 
-    def mean(states: tuple, key: jax.Array | None) -> float:
-        sums = batch_sums(replicate(states, mesh), data, key)
-        return float(np.asarray(sums, dtype=np.float64).sum() / n)
+    def mean(states: tuple, key: jax.Array | None) -> Any:
+        sums = np.asarray(batch_sums(replicate(states, mesh), data, key), dtype=np.float64)
+        total = sums.sum(axis=0) / n
+        return total if total.ndim else float(total)
 
     return mean
 

@@ -158,3 +158,15 @@ def test_an_interrupted_run_with_validation_resumes_to_the_same_end(
 def test_bad_validation_settings_are_refused_naming_the_setting(validation, error, message) -> None:
     with pytest.raises(error, match=re.escape(message)):
         fit(Mean(), loss, TRAIN, validation=validation, **RUN)
+
+
+def test_extra_columns_are_recorded_beside_the_score_which_alone_selects() -> None:
+    def with_terms(model: Mean, x: jax.Array) -> jax.Array:
+        return jnp.stack([model.nll(x), -model.nll(x), x[:, 0]], axis=1)
+
+    result = fit(Mean(), loss, TRAIN, validation=Validation(ELSEWHERE, with_terms, every=40),
+                 **RUN)
+    assert result.validation.shape == (3, 4)
+    np.testing.assert_allclose(result.validation[:, 2], -result.validation[:, 1])
+    np.testing.assert_allclose(result.validation[:, 3], ELSEWHERE[:, 0].mean(), rtol=1e-5)
+    assert result.best_step == 40  # by column 0 (the second column would pick 120)
