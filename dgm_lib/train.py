@@ -10,6 +10,9 @@ where ``L = loss_fn(model, batch, key)`` is the mean loss over the batch :math:`
 mean NLL in nats) and :math:`k_s` a fresh key, so stochastic objectives such as the ELBO work.
 A data-free objective (reverse KL to an energy) has no batch; a game (a GAN) is a list of
 :class:`Player`, each taking its own steps on its own parameters within one training step.
+With a :class:`Validation`, ``fit`` scores held-out data every ``k`` steps and ends with the
+parameters of the best score (model selection), stopping early after ``patience`` scores
+without improvement.
 
 Why it is fast (DESIGN section 4; ``benchmarks/fit_overhead.py`` measures it):
 
