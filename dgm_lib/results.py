@@ -190,7 +190,9 @@ def results_dir() -> Path:
 
 
 def commit() -> str | None:
-    """The git commit of the working directory (with ``+dirty`` for local changes), or None."""
+    """The git commit of the working directory (with ``+dirty`` for local changes), or None.
+    Changes to the recorded runs themselves (``results/``, ``dgm_lib/chapter_times.json``) do
+    not count: recording one chapter after another must not mark the later ones dirty."""
     try:
         head = subprocess.run(
             ["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=10
@@ -198,7 +200,8 @@ def commit() -> str | None:
         if head.returncode != 0:
             return None
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--",
+             ":(top,exclude)results", ":(top,exclude)dgm_lib/chapter_times.json"],
             capture_output=True,
             text=True,
             timeout=10,

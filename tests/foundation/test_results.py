@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 
 import numpy as np
 import pytest
@@ -139,3 +140,26 @@ def test_reading_refuses_other_schemas_and_unknown_fields(tmp_path) -> None:
     path.write_text("{not json")
     with pytest.raises(ValueError, match="cannot read the record"):
         load_record(path)
+
+
+def test_the_commit_is_dirty_for_code_changes_not_for_the_recorded_runs(tmp_path,
+                                                                        monkeypatch) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
+                       check=True, capture_output=True)
+
+    (tmp_path / "results" / "cpu").mkdir(parents=True)
+    (tmp_path / "dgm_lib").mkdir()
+    for name in ("results/cpu/vae.json", "dgm_lib/chapter_times.json", "dgm_lib/train.py"):
+        (tmp_path / name).write_text("{}")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "start")
+    monkeypatch.chdir(tmp_path / "dgm_lib")  # chapters run from a subfolder
+    clean = results.commit()
+    assert clean is not None and not clean.endswith("+dirty")
+    (tmp_path / "results/cpu/vae.json").write_text('{"seconds": 1}')
+    (tmp_path / "dgm_lib/chapter_times.json").write_text('{"vae": 1}')
+    assert results.commit() == clean  # a recorded run is not a change to the code
+    (tmp_path / "dgm_lib/train.py").write_text("changed")
+    assert results.commit() == clean + "+dirty"
