@@ -48,7 +48,8 @@ def test_the_runs_saw_8_devices_and_1(runs: tuple[dict, dict]) -> None:
     assert (sharded["devices"]["count"], single["devices"]["count"]) == (8, 1)
 
 
-@pytest.mark.parametrize("name", ["fit64", "fit100", "evaluate64", "evaluate100", *SAMPLERS])
+@pytest.mark.parametrize("name", ["fit64", "fit100", "evaluate64", "evaluate100", "validation",
+                                  *SAMPLERS])
 def test_8_devices_compute_what_one_device_computes(runs: tuple[dict, dict], name: str) -> None:
     sharded, single = runs
     np.testing.assert_allclose(sharded[name]["values"], single[name]["values"],

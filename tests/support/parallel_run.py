@@ -23,7 +23,7 @@ from dgm_lib.diffusion import ancestral_sample, ddim_sample, linear_schedule
 from dgm_lib.score.likelihood import probability_flow_log_prob
 from dgm_lib.score.sampling import euler_maruyama, probability_flow_ode
 from dgm_lib.score.sde import VPSDE
-from dgm_lib.train import evaluate, fit
+from dgm_lib.train import Validation, evaluate, fit
 
 SEEN: dict[str, list[int]] = {}
 
@@ -90,6 +90,14 @@ def main() -> None:
         mse = evaluate(model, lambda m, b: (rows_seen("evaluate", b[0]), (m(b[0]) - b[1]) ** 2)[1],
                        (x, y), batch_size=batch)
         out[f"evaluate{batch}"] = {"values": [mse], "shard_rows": [SEEN.pop("evaluate")]}
+
+    # model selection: the validation scores (batches of 64 split over the devices) and the pick
+    picked = fit(Regressor(nnx.Rngs(0)), loss, (x[:400], y[:400]), key=jax.random.key(1),
+                 steps=130, batch_size=64, optimizer=optax.adam(3e-3), steps_per_dispatch=50,
+                 progress=False, validation=Validation(
+                     (x[400:], y[400:]), lambda m, b: (m(b[0]) - b[1]) ** 2, every=20,
+                     batch_size=64))
+    out["validation"] = {"values": [*picked.validation.ravel().tolist(), picked.best_step]}
 
     def log_p(z: jax.Array) -> jax.Array:
         return -0.5 * jnp.sum(jnp.square(z - 1.0), axis=-1)
