@@ -322,8 +322,9 @@ class _Selection:
         params, rest, _ = jax.tree.unflatten(treedef, leaves)
         row = np.concatenate([[step], np.atleast_1d(self._mean((*params, rest), self.key))])
         self.scores.append(row)
-        if self.best is None or row[1] < self.best[0]:
-            self.best = (float(row[1]), step, leaves)
+        value = float(row[1]) if np.isfinite(row[1]) else np.inf  # a NaN score is never best
+        if self.best is None or value < self.best[0]:
+            self.best = (value, step, leaves)
 
     @property
     def stopped(self) -> bool:
@@ -341,8 +342,9 @@ class _Selection:
         """Go on from a checkpoint's scores and best carry."""
         self.scores = list(np.asarray(table, np.float64))
         if self.scores:
-            i = int(np.argmin([np.inf if np.isnan(row[1]) else row[1] for row in self.scores]))
-            self.best = (float(self.scores[i][1]), int(self.scores[i][0]), best)
+            values = [float(r[1]) if np.isfinite(r[1]) else np.inf for r in self.scores]
+            i = int(np.argmin(values))
+            self.best = (values[i], int(self.scores[i][0]), best)
 
 
 @dataclass
@@ -510,7 +512,7 @@ def fit(
         an uninterrupted run ends with; a finished run returns at once. Default: with
         ``DGM_CHECKPOINT_DIR`` set, ``fit-<n>.npz`` there for the process's ``n``-th fit;
         otherwise no checkpoint.
-        validation: a :class:`Validation`: score the model on held-out data every
+      validation: a :class:`Validation`: score the model on held-out data every
         ``validation.every`` steps, end with the best-scoring parameters, and stop early
         after ``validation.patience`` scores without improvement. None: the model ends with
         its last parameters.

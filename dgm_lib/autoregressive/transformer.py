@@ -360,7 +360,8 @@ class CausalTransformer(AutoregressiveBernoulli):
         r"""The key-value cache: carry every layer's keys and values of the positions done.
         Write :math:`x_i` runs position :math:`i + 1` (input :math:`x_i`) through the blocks,
         attending to the cache, and keeps its logit for the next read; the state starts with
-        position 0 (the start flag) done. A step costs one position, not a pass of ``D``."""
+        position 0 (the start flag) done, and the variables are visited in their natural
+        order (the model's only one). A step costs one position, not a pass of ``D``."""
         params, n, m = self.params(), canvas.shape[0], self.width
         empty = jnp.zeros((self.num_layers, n, self.d, m), jnp.float32)
         start = jnp.broadcast_to(jnp.array([0.0, 1.0], jnp.float32), (n, 2))
@@ -370,7 +371,7 @@ class CausalTransformer(AutoregressiveBernoulli):
         def read(cache: _Cache, i: Array) -> Array:
             return cache.logit
 
-        def write(cache: _Cache, i: Array, x_i: Array) -> Array:
+        def write(cache: _Cache, i: Array, x_i: Array) -> _Cache:
             u = jnp.stack([x_i, jnp.zeros_like(x_i)], axis=-1)
             # after the last variable there is no position i + 1: position D - 1 is rerun,
             # and nothing reads it again

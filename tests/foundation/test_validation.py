@@ -170,3 +170,15 @@ def test_extra_columns_are_recorded_beside_the_score_which_alone_selects() -> No
     np.testing.assert_allclose(result.validation[:, 2], -result.validation[:, 1])
     np.testing.assert_allclose(result.validation[:, 3], ELSEWHERE[:, 0].mean(), rtol=1e-5)
     assert result.best_step == 40  # by column 0 (the second column would pick 120)
+
+
+def test_a_non_finite_score_is_never_the_best() -> None:
+    def nan_first(model: Mean, x: jax.Array) -> jax.Array:
+        # NaN for the parameters of the first score (mu still near 0), finite afterwards
+        return jnp.where(jnp.sum(model.mu[...]) < 1.0, jnp.nan, model.nll(x))
+
+    result = fit(Mean(), loss, TRAIN, validation=Validation(HELD_OUT, nan_first, every=10),
+                 **RUN)
+    assert np.isnan(result.validation[0, 1]) and np.isfinite(result.validation[-1, 1])
+    finite = result.validation[np.isfinite(result.validation[:, 1])]
+    assert result.best_step == int(finite[np.argmin(finite[:, 1]), 0])
