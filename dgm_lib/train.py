@@ -153,15 +153,16 @@ class Validation:
 
     Attributes:
         data: one array ``(N, ...)`` or a pytree of arrays sharing ``N`` (as ``fit``'s data).
-        fn: ``(model, batch) -> (batch_size,)``, or ``(model, batch, key)`` with ``key``
-            given (batch ``i`` of every evaluation gets ``fold_in(key, i)``: the same noise at
-            every evaluation, so a stochastic score such as the ELBO compares fairly). It may
+        fn: ``(model, batch) -> (batch_size,)``, or ``(model, batch, key)`` with
+            ``score_key`` given (batch ``i`` of every evaluation gets ``fold_in(score_key,
+            i)``: the same noise at every evaluation, so a stochastic score such as the ELBO
+            compares fairly). It may
             return ``(batch_size, m)``: column 0 is the score, the others are averaged and
             recorded beside it (an ELBO's reconstruction and KL terms, say).
         every: steps between evaluations, a positive int (dispatches end at its multiples).
         batch_size: examples per evaluation batch.
         patience: evaluations without improvement before stopping; None never stops early.
-        key: a ``jax.random.key`` for a stochastic ``fn``, else None.
+        score_key: a ``jax.random.key`` for a stochastic ``fn``, else None.
     """
 
     data: Any
@@ -169,7 +170,7 @@ class Validation:
     every: int
     batch_size: int = 500
     patience: int | None = None
-    key: jax.Array | None = None
+    score_key: jax.Array | None = None
 
 
 @dataclass(frozen=True)
@@ -306,7 +307,8 @@ class _Selection:
         if not callable(v.fn):
             raise TypeError(f"{where}: argument 'validation.fn' must be a callable "
                             f"(model, batch) -> (batch_size,); got {type(v.fn).__name__}")
-        self.key = None if v.key is None else check_key(where, v.key, "validation.key")
+        self.key = (None if v.score_key is None
+                    else check_key(where, v.score_key, "validation.score_key"))
         self.patience, self.fn, self.data = v.patience, v.fn, data
         self.settings = {"every": self.every, "batch_size": batch_size, "patience": v.patience}
         self._mean = _dataset_mean(where, graphdef, v.fn, data, n, batch_size, columns=True)

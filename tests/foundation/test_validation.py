@@ -100,7 +100,7 @@ def test_a_stochastic_score_gets_the_same_keys_at_every_evaluation() -> None:
 
     frozen = {**RUN, "optimizer": optax.sgd(0.0)}  # the parameters never move
     result = fit(Mean(), loss, TRAIN, validation=Validation(
-        HELD_OUT, noisy, every=30, key=jax.random.key(9)), **frozen)
+        HELD_OUT, noisy, every=30, score_key=jax.random.key(9)), **frozen)
     assert np.ptp(result.validation[:, 1]) == 0.0  # the same noise: the same score
     want = evaluate(Mean(), noisy, HELD_OUT, batch_size=500, key=jax.random.key(9))
     np.testing.assert_allclose(result.validation[0, 1], want, rtol=1e-6)
@@ -152,7 +152,7 @@ def test_an_interrupted_run_with_validation_resumes_to_the_same_end(
         (Validation(HELD_OUT, per_example, every=5, batch_size=0), ValueError, "fit: argument 'validation.batch_size' must be a positive int"),
         (Validation(HELD_OUT[:0], per_example, every=5), ValueError, "fit: argument 'validation.data' holds no examples"),
         (Validation(HELD_OUT, "nll", every=5), TypeError, "fit: argument 'validation.fn' must be a callable"),
-        (Validation(HELD_OUT, per_example, every=5, key=1), TypeError, "fit: argument 'validation.key' must be a single random key"),
+        (Validation(HELD_OUT, per_example, every=5, score_key=1), TypeError, "fit: argument 'validation.score_key' must be a single random key"),
     ],
 )
 def test_bad_validation_settings_are_refused_naming_the_setting(validation, error, message) -> None:
